@@ -220,3 +220,21 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "m.pt", nn.Linear(4, 1))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_checkpoint(tmp_path / "nodir" / "m.pt", linear())
+
+
+def test_stage_data_replaces_the_trainer_data_for_that_stage():
+    """Transfer learning: pre-train on one set of users, fine-tune on another."""
+    seen = []
+
+    def step(batch):
+        seen.append(sorted(batch))
+        return {"loss": batch[next(iter(batch))].float().sum()}
+
+    tr = Trainer(linear(), {"a": torch.arange(10)}, batch_size=4)
+    tr.run([Stage("pre", 1, step), Stage("fine", 2, step, data={"b": torch.arange(3), "c": torch.zeros(3, 2)}),
+            Stage("again", 1, step)])
+    assert seen == [["a"]] * 3 + [["b", "c"]] * 2 + [["a"]] * 3
+    assert tr.history.series("loss", "fine") == [pytest.approx(3.0)] * 2  # (0 + 1 + 2) in one batch
+    assert tr.history.series("loss", "pre") == [pytest.approx(45 / 3)]
+    with pytest.raises(ValueError, match=r"stage 'bad' data\['y'\] has 2 rows"):
+        tr.run([Stage("bad", 1, step, data={"x": torch.zeros(3), "y": torch.zeros(2)})])

@@ -53,6 +53,11 @@ class Stage:
     stage starts (e.g. freeze a trunk); ``evaluate()`` runs after every epoch
     under ``torch.no_grad()`` with the model in eval mode and returns metrics
     (floats) for the history, e.g. validation loss or precision@5.
+
+    ``data`` (optional) replaces the trainer's data for this stage only: a dict
+    name -> tensor like the trainer's ``data``, moved to the device once when
+    the run starts.  Transfer learning needs it: a network is pre-trained on
+    the users that have L1 targets, then fine-tuned on those that have L2.
     """
 
     name: str
@@ -60,6 +65,7 @@ class Stage:
     step: StepFn
     setup: Callable[[], None] | None = None
     evaluate: Callable[[], dict] | None = None
+    data: dict | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -156,22 +162,7 @@ class Trainer:
             raise ValueError(f"max_weight_norm must be > 0, got {max_weight_norm!r}")
         self.device = pick_device(device)
         self.model = model.to(self.device)
-        self.data = {}
-        rows = None
-        for name, value in data.items():
-            t = torch.as_tensor(value)
-            if t.ndim == 0:
-                raise ValueError(f"data[{name!r}] must have a row dimension, got a scalar")
-            if rows is None:
-                rows = t.shape[0]
-            elif t.shape[0] != rows:
-                raise ValueError(f"data[{name!r}] has {t.shape[0]} rows, but the other tensors have {rows}")
-            if t.is_floating_point() and t.dtype == torch.float64:
-                t = t.float()
-            self.data[name] = t.to(self.device)
-        if rows == 0:
-            raise ValueError("data has no rows")
-        self.n_rows = int(rows)
+        self.data, self.n_rows = self._to_device(data, "data")
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
@@ -188,6 +179,26 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._last_good: dict | None = None
         self._good_step = 0
+
+    def _to_device(self, data: dict, where: str) -> tuple[dict, int]:
+        """Validate a dict of row-aligned tensors; float64 -> float32; move to the device."""
+        if not isinstance(data, dict) or not data:
+            raise ValueError(f"{where} must be a non-empty dict of name -> tensor")
+        out, rows = {}, None
+        for name, value in data.items():
+            t = torch.as_tensor(value)
+            if t.ndim == 0:
+                raise ValueError(f"{where}[{name!r}] must have a row dimension, got a scalar")
+            if rows is None:
+                rows = t.shape[0]
+            elif t.shape[0] != rows:
+                raise ValueError(f"{where}[{name!r}] has {t.shape[0]} rows, but the other tensors have {rows}")
+            if t.is_floating_point() and t.dtype == torch.float64:
+                t = t.float()
+            out[name] = t.to(self.device)
+        if rows == 0:
+            raise ValueError(f"{where} has no rows")
+        return out, int(rows)
 
     # -- events ---------------------------------------------------------------
     def on(self, event: str, fn: Callable[[Event], None] | None = None):
@@ -254,19 +265,21 @@ class Trainer:
         self.state, self.message, self.error = "running", "", None
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
-        n_batches = math.ceil(self.n_rows / self.batch_size)
         bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n_batches * sum(s.epochs for s in stages), desc="training", leave=False)
         self._last_good, self._good_step = _state_copy(self.model), self.step_count
         try:
-            for stage in stages:
+            stage_data = [(self.data, self.n_rows) if s.data is None else self._to_device(s.data, f"stage {s.name!r} data")
+                          for s in stages]
+            if self.progress:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=sum(math.ceil(n / self.batch_size) * s.epochs for s, (_, n) in zip(stages, stage_data)),
+                           desc="training", leave=False)
+            for stage, (data, n_rows) in zip(stages, stage_data):
                 if stage.setup is not None:
                     stage.setup()
                 self._fire("stage_start", stage=stage.name)
                 for epoch in range(stage.epochs):
-                    if self._run_epoch(stage, epoch, gen, n_batches, bar):
+                    if self._run_epoch(stage, epoch, gen, data, n_rows, bar):
                         return self.history
             self.state = "done"
             self.message = f"finished {sum(s.epochs for s in stages)} epoch(s) in {len(stages)} stage(s)"
@@ -288,11 +301,12 @@ class Trainer:
             if bar is not None:
                 bar.close()
 
-    def _run_epoch(self, stage: Stage, epoch: int, gen, n_batches: int, bar) -> bool:
-        """One epoch; True when the run was stopped."""
+    def _run_epoch(self, stage: Stage, epoch: int, gen, data: dict, n_rows: int, bar) -> bool:
+        """One epoch over ``data`` (``n_rows`` rows); True when the run was stopped."""
         t0 = time.perf_counter()
         self.model.train(True)
-        order = torch.randperm(self.n_rows, generator=gen) if self.shuffle else torch.arange(self.n_rows)
+        n_batches = math.ceil(n_rows / self.batch_size)
+        order = torch.randperm(n_rows, generator=gen) if self.shuffle else torch.arange(n_rows)
         order = order.to(self.device)
         sums: dict = {}
         for b in range(n_batches):
@@ -302,7 +316,7 @@ class Trainer:
                 self._fire("stopped", stage=stage.name, epoch=epoch, batch=b, message=self.message)
                 return True
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            batch = {k: v.index_select(0, idx) for k, v in self.data.items()}
+            batch = {k: v.index_select(0, idx) for k, v in data.items()}
             losses = stage.step(batch)
             if not isinstance(losses, dict) or not losses:
                 raise ValueError(f"stage {stage.name!r}: step must return a non-empty dict of loss tensors")
