@@ -124,15 +124,14 @@ def test_each_recipe_lowers_its_training_loss(name):
         assert series[-1] < series[0], (s.name, series)
 
 
-def test_presets_and_min_steps():
+def test_presets():
     p = get_preset("classroom")
-    assert p.width == 256 and PRESETS["paper"].width == 1024
-    assert p.epochs_for("l2", 6000) == max(p.epochs["l2"], -(-p.min_steps // 94))
-    assert p.epochs_for("l2", 1000) >= p.min_steps / 16  # 16 batches per epoch on 1,000 users
+    assert p.width == 256 and PRESETS["paper"].width == 1024 and get_preset(p) is p
+    assert PRESETS["fast"].width < p.width and all(v <= 2 for v in PRESETS["fast"].epochs.values())
     with pytest.raises(ValueError, match="preset must be one of"):
         get_preset("huge")
-    with pytest.raises(ValueError, match="kind"):
-        p.epochs_for("pretrain", 10)
+    with pytest.raises(ValueError, match="epochs must map"):
+        p.replace(epochs={"l1": 1})
 
 
 def test_bad_model_arguments():

@@ -92,10 +92,9 @@ class Preset:
     ``width``: neurons per hidden layer.  ``epochs``: passes over the data per
     stage kind: ``"l1"`` (App -> L1 pre-training), ``"l2"`` (the L2 parts:
     new layer, decoder, App -> L2) and ``"finetune"`` (the joined model, or
-    the bi-directional update).  ``min_steps``: stages on small data sets
-    (e.g. the 1,000 published users with L2) get extra epochs until they make
-    at least this many optimiser steps, so every model sees a comparable
-    number of updates.  ``lr`` is Adam's learning rate (alpha_e = alpha_d for
+    the bi-directional update); the same number of passes whatever the size
+    of the stage's data (on the published vectors the L2 stages pass over
+    1,000 users, the L1 stage over 6,000).  ``lr`` is Adam's learning rate (alpha_e = alpha_d for
     the bi-directional model), ``weight_decay`` the L2 regularisation (added
     to the gradient, as the report's "L2 regularization"), ``dropout`` the
     report's grid-searched rates for the 2-hidden-layer App -> L1 network.
@@ -109,7 +108,6 @@ class Preset:
     batch_size: int = 64
     weight_decay: float = 1e-5
     dropout: tuple = (0.05, 0.1, 0.0)
-    min_steps: int = 0
     discriminative: tuple = (0.1, 1.0)  # fine-tuning LR of the first trunk layer, of the last one (x lr)
 
     def __post_init__(self):
@@ -123,16 +121,6 @@ class Preset:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
-    def epochs_for(self, kind: str, n_rows: int) -> int:
-        """Epochs for a stage of ``kind`` over ``n_rows`` rows (see ``min_steps``)."""
-        if kind not in STAGE_KINDS:
-            raise ValueError(f"kind must be one of {STAGE_KINDS}, got {kind!r}")
-        epochs = self.epochs[kind]
-        if epochs == 0 or self.min_steps == 0:
-            return epochs
-        per_epoch = math.ceil(n_rows / self.batch_size)
-        return max(epochs, math.ceil(self.min_steps / per_epoch))
-
     def replace(self, **changes) -> "Preset":
         from dataclasses import replace
         return replace(self, **changes)
@@ -140,10 +128,10 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "paper": Preset(
-        "paper", 1024, {"l1": 20, "l2": 20, "finetune": 20}, min_steps=1500,
+        "paper", 1024, {"l1": 12, "l2": 12, "finetune": 12},
         description="report section 6: 1,024 neurons per hidden layer (minutes per model on a CPU)"),
     "classroom": Preset(
-        "classroom", 256, {"l1": 12, "l2": 12, "finetune": 12}, min_steps=900,
+        "classroom", 256, {"l1": 12, "l2": 12, "finetune": 12},
         description="256 neurons per hidden layer: each model trains in about a minute on 2 CPU cores"),
     "fast": Preset(
         "fast", 32, {"l1": 2, "l2": 2, "finetune": 2}, batch_size=64,
@@ -537,19 +525,18 @@ def make_stages(name: str, model: nn.Module, loss_fn: Callable, preset: str | Pr
     p = get_preset(preset)
     d1 = _check_stage_data(l1_data, ("app", "l1"), "l1_data")
     d2 = _check_stage_data(l2_data, ("app", "l1", "l2"), "l2_data")
-    n1, n2 = len(d1["app"]), len(d2["app"])
     names = MODELS[name].stages
     lr, wd = p.lr, p.weight_decay
 
     def sgd_or_adam(params):
         return make_optimizer(optimizer, params, lr, wd)
 
-    def stage(i, kind, n_rows, step, data, setup=None):
-        return Stage(names[i], p.epochs_for(kind, n_rows), step, setup=setup, evaluate=evaluate, data=data)
+    def stage(i, kind, step, data, setup=None):
+        return Stage(names[i], p.epochs[kind], step, setup=setup, evaluate=evaluate, data=data)
 
     if name == "direct":
         step = supervised_step(model, loss_fn, sgd_or_adam(model.parameters()), x="app", y="l2")
-        return [stage(0, "l2", n2, _named(step, "l2"), d2)]
+        return [stage(0, "l2", _named(step, "l2"), d2)]
 
     if name == "baseline":
         trunk, head = model.trunk, model.head
@@ -558,9 +545,9 @@ def make_stages(name: str, model: nn.Module, loss_fn: Callable, preset: str | Pr
         lo, hi = p.discriminative
         groups = discriminative_groups(linear_layers(trunk) + [head], lr * lo, lr * hi)
         fine = supervised_step(model, loss_fn, make_optimizer(optimizer, groups, lr, wd), x="app", y="l2")
-        return [stage(0, "l1", n1, _named(pre, "l1"), d1),
-                stage(1, "l2", n2, _named(frozen, "l2"), d2, setup=lambda: set_trainable(trunk, False)),
-                stage(2, "finetune", n2, _named(fine, "l2"), d2, setup=lambda: set_trainable(trunk, True))]
+        return [stage(0, "l1", _named(pre, "l1"), d1),
+                stage(1, "l2", _named(frozen, "l2"), d2, setup=lambda: set_trainable(trunk, False)),
+                stage(2, "finetune", _named(fine, "l2"), d2, setup=lambda: set_trainable(trunk, True))]
 
     if name == "autoencoder":
         enc, dec, mid = model.encoder, model.decoder, model.sandwich
@@ -570,9 +557,9 @@ def make_stages(name: str, model: nn.Module, loss_fn: Callable, preset: str | Pr
         groups = discriminative_groups(linear_layers(enc), lr * lo, lr * hi * 0.5)
         groups += [{"params": list(mid.parameters()), "lr": lr * hi}, {"params": list(dec.parameters()), "lr": lr * hi * 0.5}]
         fine = supervised_step(model, loss_fn, make_optimizer(optimizer, groups, lr, wd), x="app", y="l2")
-        return [stage(0, "l1", n1, _named(pre_e, "l1"), d1),
-                stage(1, "l2", n2, _named(pre_d, "l2"), d2),
-                stage(2, "finetune", n2, _named(fine, "l2"), d2)]
+        return [stage(0, "l1", _named(pre_e, "l1"), d1),
+                stage(1, "l2", _named(pre_d, "l2"), d2),
+                stage(2, "finetune", _named(fine, "l2"), d2)]
 
     # bi-directional: E and D pre-trained on their own targets, then Algorithm 1 (or joint).
     E, D = model.encoder, model.decoder
@@ -582,6 +569,6 @@ def make_stages(name: str, model: nn.Module, loss_fn: Callable, preset: str | Pr
         last = AlternatingUpdate(model, loss_fn, lr, lr, optimizer=optimizer, weight_decay=wd)
     else:
         last = JointUpdate(model, loss_fn, lr, lr, optimizer=optimizer, weight_decay=wd)
-    return [stage(0, "l1", n1, _named(pre_e, "l1"), d1),
-            stage(1, "l2", n2, _named(pre_d, "l2"), d2),
-            stage(2, "finetune", n2, last, d2)]
+    return [stage(0, "l1", _named(pre_e, "l1"), d1),
+            stage(1, "l2", _named(pre_d, "l2"), d2),
+            stage(2, "finetune", last, d2)]
