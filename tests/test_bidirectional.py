@@ -230,3 +230,12 @@ def test_trains_through_the_trainer_and_lowers_both_losses(name):
     for key in ("l1", "l2", "l2_via_c12", "l1_via_c21"):
         series = tr.history.series(key, last)
         assert series[-1] < series[0], (key, series)
+
+
+def test_on_substep_reports_the_order():
+    m = scalar_model(0.75, 1.0, 2.0, 0.25)
+    seen = []
+    AlternatingUpdate(m, sq, 0.1, 0.05, optimizer="sgd", on_substep=lambda k: seen.append((k, weights(m))))(BATCH)
+    assert [k for k, _ in seen] == list(AlternatingUpdate.SUBSTEPS)
+    np.testing.assert_allclose(seen[0][1], [0.55, 1.0, 2.0, 0.25])  # after 1, only E moved
+    np.testing.assert_allclose(seen[2][1], [0.55, 1.2, 2.088, 0.442])  # after 3

@@ -335,7 +335,7 @@ class AlternatingUpdate:
 
     def __init__(self, model: BiDirectional, loss_fn: Callable, alpha_e: float, alpha_d: float, *,
                  optimizer: str = "adam", weight_decay: float = 0.0, mode: str = "sequential",
-                 keys: tuple[str, str, str] = ("app", "l1", "l2")):
+                 keys: tuple[str, str, str] = ("app", "l1", "l2"), on_substep: Callable[[str], None] | None = None):
         for part in ("encoder", "decoder", "c12", "c21"):
             if not isinstance(getattr(model, part, None), nn.Module):
                 raise ValueError(f"model must have an nn.Module attribute {part!r} (a BiDirectional)")
@@ -346,6 +346,7 @@ class AlternatingUpdate:
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.model, self.loss_fn, self.mode, self.keys = model, loss_fn, mode, tuple(keys)
+        self.on_substep = on_substep
         self.alpha_e, self.alpha_d = _check_alpha(alpha_e, "alpha_e"), _check_alpha(alpha_d, "alpha_d")
         E, D = model.encoder, model.decoder
         self.params = {
@@ -374,6 +375,8 @@ class AlternatingUpdate:
         self.optimizers[key].step()
         for p in self.params[key]:
             p.grad = None
+        if self.on_substep is not None:
+            self.on_substep(key)
 
     def __call__(self, batch: dict) -> dict:
         m, L = self.model, self.loss_fn
