@@ -153,3 +153,24 @@ def test_run_bad_arguments(small_task):
 
 def test_report_claims_are_the_papers_table():
     assert sorted(REPORT_CLAIMS.values()) == [0.18, 0.20, 0.22, 0.35, 0.40]
+
+
+def test_table1_runs_and_summary(small_task):
+    import threading
+
+    from sandwichlab.recommend import summarise, table1_runs
+
+    seen = []
+    recs = table1_runs(small_task, models=["direct", "baseline"], losses=["mse"], seeds=[0, 1], preset="fast",
+                       progress=lambda i, n, r: seen.append((i, n)))
+    assert [r["model"] for r in recs] == ["popularity", "ridge"] + ["direct"] * 2 + ["baseline"] * 2
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    rows = summarise(recs)
+    base = next(r for r in rows if r["model"] == "baseline")
+    accs = [r["category_accuracy"] for r in recs if r["model"] == "baseline"]
+    assert base["n_seeds"] == 2 and base["category_accuracy"] == pytest.approx(np.mean(accs))
+    assert base["category_accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
+    assert base["claim"] == 0.20 and np.isnan(rows[0]["claim"])
+    stop = threading.Event()
+    stop.set()
+    assert len(table1_runs(small_task, models=["direct"], losses=["mse"], seeds=[0], preset="fast", stop=stop)) == 2

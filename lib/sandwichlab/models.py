@@ -575,3 +575,35 @@ def make_stages(name: str, model: nn.Module, loss_fn: Callable, preset: str | Pr
     return [stage(0, "l1", _named(pre_e, "l1"), d1),
             stage(1, "l2", _named(pre_d, "l2"), d2),
             stage(2, "finetune", last, d2)]
+
+
+# --------------------------------------------------------------------------- Algorithm 1, step by step (for teaching)
+
+def algorithm1_trace(a=0.75, b=1.0, c=2.0, g=0.25, x=2.0, y1=1.0, y2=3.0, alpha_e=0.1, alpha_d=0.05,
+                     mode: str = "sequential") -> list[dict]:
+    """Algorithm 1 on E(x) = a x, D(x) = b x, C12(u) = c u, C21(v) = g v (float64, plain gradient steps).
+
+    Returns one record per sub-update ``{"step", "update", "a", "b", "c", "g"}``,
+    starting with the initial weights.
+    """
+    mods = []
+    for w in (a, b, c, g):
+        lin = nn.Linear(1, 1, bias=False).double()
+        with torch.no_grad():
+            lin.weight.fill_(float(w))
+        mods.append(lin)
+    m = BiDirectional.from_parts(*mods)
+
+    def now():
+        return dict(zip("abcg", (float(mod.weight.detach()) for mod in mods)))
+
+    formulas = {"e_own": "w_e ← w_e − α_e ∂l_e/∂w_e", "d_own": "w_d ← w_d − α_d ∂l_d/∂w_d",
+                "connectors": "w_c ← w_c − α_d ∂l_d/∂w_c − α_e ∂l_e/∂w_c",
+                "d_cross": "w_d ← w_d − α_e ∂l_e/∂w_d", "e_cross": "w_e ← w_e − α_d ∂l_d/∂w_e"}
+    rows = [{"step": 0, "update": "start", **now()}]
+    order = list(AlternatingUpdate.SUBSTEPS)
+    step = AlternatingUpdate(m, lambda p, t: ((p - t) ** 2).sum(), alpha_e, alpha_d, optimizer="sgd", mode=mode,
+                             on_substep=lambda k: rows.append({"step": order.index(k) + 1, "update": formulas[k], **now()}))
+    t = lambda v: torch.tensor([[float(v)]], dtype=torch.float64)  # noqa: E731
+    step({"app": t(x), "l1": t(y1), "l2": t(y2)})
+    return rows

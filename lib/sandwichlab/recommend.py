@@ -446,3 +446,76 @@ def _without_articles(task: SandwichTask) -> SandwichTask:
         return task
     from dataclasses import replace
     return replace(task, catalogue=None)
+
+
+# --------------------------------------------------------------------------- Table 1
+
+TABLE_METRICS = ("category_accuracy", "precision@5", "map@5", "ndcg@5", "two_stage_precision@5", "l1_accuracy",
+                 "article_precision@5", "article_l2_only_precision@5")
+BASELINES = {"popularity": "Popularity (mean training L2 for everyone)", "ridge": "Ridge regression (RidgeCV)"}
+
+
+def table1_runs(task: SandwichTask, *, models=tuple(MODELS), losses=("mse", "masked"), seeds=(0, 1, 2),
+                preset="classroom", device=None, progress=None, stop=None) -> list[dict]:
+    """One record per (model, loss, seed) plus the two baselines (seed-independent).
+
+    Each record: ``{"model", "loss", "seed", "seconds", "state", <metrics>}``.
+    ``progress(i, n, record)`` (optional) is called after each run.  ``stop``
+    (optional ``threading.Event``): once set, the current run stops at its next
+    batch (recorded with state ``"stopped"``) and no further run starts.  Runs
+    train with ``track=False`` (no per-epoch evaluation).
+    """
+    import time
+
+    models, losses, seeds = list(models), list(losses), list(seeds)
+    if not models or any(m not in MODELS for m in models):
+        raise ValueError(f"models must be a non-empty list of {sorted(MODELS)}, got {models!r}")
+    if not losses or not seeds:
+        raise ValueError("losses and seeds must not be empty")
+    records = []
+    for name, (l1, l2) in (("popularity", popularity_predictions(task)), ("ridge", ridge_predictions(task))):
+        records.append({"model": name, "loss": "-", "seed": -1, "seconds": 0.0, "state": "done",
+                        **evaluate(l1, l2, task)})
+    jobs = [(m, lo, s) for m in models for lo in losses for s in seeds]
+    for i, (m, lo, s) in enumerate(jobs):
+        if stop is not None and stop.is_set():
+            break
+        run = SandwichRun(m, lo, task, preset=preset, seed=s, device=device, track=False)
+        if stop is not None:
+            run.trainer.on("batch_end", lambda ev: ev.trainer.stop() if stop.is_set() else None)
+        t0 = time.perf_counter()
+        run.run()
+        rec = {"model": m, "loss": lo, "seed": s, "seconds": time.perf_counter() - t0,
+               "state": run.trainer.state, **run.results()}
+        records.append(rec)
+        if progress is not None:
+            progress(i + 1, len(jobs), rec)
+    return records
+
+
+def summarise(records: list[dict], metrics=TABLE_METRICS) -> list[dict]:
+    """Mean and standard deviation (``ddof=1``) over seeds, per (model, loss), in first-seen order.
+
+    Returns ``{"model", "loss", "n_seeds", "<metric>", "<metric>_std", "claim"}`` rows;
+    ``claim`` is the report's category accuracy for that row, or NaN.
+    """
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r["model"], r["loss"]), []).append(r)
+    out = []
+    for (model, loss), rs in groups.items():
+        row = {"model": model, "loss": loss, "n_seeds": len(rs) if rs[0]["seed"] >= 0 else 0}
+        for k in metrics:
+            vals = np.array([r.get(k, math.nan) for r in rs], dtype=np.float64)
+            row[k] = float(np.mean(vals)) if np.isfinite(vals).any() else math.nan
+            row[k + "_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 and np.isfinite(vals).all() else math.nan
+        row["claim"] = REPORT_CLAIMS.get((model, loss), math.nan)
+        out.append(row)
+    return out
+
+
+def row_label(model: str, loss: str) -> str:
+    """A row's name in Table 1, e.g. 'Baseline transfer + masked'."""
+    if model in BASELINES:
+        return BASELINES[model]
+    return f"{MODELS[model].label} + {loss}"
