@@ -173,7 +173,7 @@ def test_one_diverging_loss_leaves_the_race_and_the_others_go_on(task):
     assert race.trainer.state == "done" and not diverged
     assert race.status == {"mse": "diverged", "masked": "training"}
     assert len(race.notes) == 1 and race.notes[0].startswith("MSE: loss became NaN/inf at step 11 (epoch 2)")
-    assert "restored its weights from step 8" in race.notes[0]
+    assert "weights restored from step 8, out of the race" in race.notes[0]
     assert all(torch.isfinite(p).all() for p in race.copies["mse"].parameters())
     c = race.curves()
     assert math.isfinite(c["normalised"]["mse"][1]) and all(math.isnan(v) for v in c["normalised"]["mse"][2:])

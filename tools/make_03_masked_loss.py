@@ -110,7 +110,8 @@ Adam step on its own loss. So the loss is the only difference between the curves
   five highest-scored categories, how many does the user actually read; users with fewer than
   five categories cannot reach 1). The dashed line is the **popularity** reference: everyone gets
   the mean training L2 vector as scores. A model worth having must beat it.
-* **Divergence:** if one loss blows up (try SGD with a learning rate of 5), only that copy stops:
+* **Divergence:** if one loss blows up (try all five losses with SGD at a learning rate of 1, then
+  3: the masked loss, whose gradient is scaled by the small target values, survives longest), only that copy stops:
   it gets its last good weights back, its curve ends, the status line says when, and the others
   go on. (The trainer's own guard would rewind every copy.) If every loss blows up, training ends.
 
@@ -162,8 +163,9 @@ predicts where the target is zero. Take the most extreme case: a "model" that is
 every non-zero entry** and predicts **v on every zero entry**. Its masked loss is exactly zero
 for every v. Its precision@5 is not: once v passes the user's true values, the zero-target
 categories take over the top five. Every other loss sees the damage: MSE and the
-confidence-weighted loss grow like $v^2$ times the number of zeros, the sampled loss like a tenth
-of that, and the reference code's "masked" loss like MSE times the user's row sum."""),
+confidence-weighted loss grow like $v^2$ times the number of zeros (here they are equal, as the
+non-zeros carry no error: the purple line hides the blue one), the sampled loss like a tenth of
+that, and the reference code's "masked" loss like MSE times the user's row sum."""),
     code("""from sandwichlab.ui.masked_loss import flood_figure, flood_table
 
 display(flood_figure(task))

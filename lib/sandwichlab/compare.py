@@ -268,8 +268,8 @@ class LossRace:
         self.copies[name].load_state_dict(self._good[name])
         self.status[name] = "diverged"
         self.notes.append(f"{self.labels[name]}: {why} at step {self._steps} (epoch "
-                          f"{(self._steps - 1) // self.n_batches + 1}); restored its weights from step "
-                          f"{self._good_step[name]} and took it out of the race; the other losses go on.")
+                          f"{(self._steps - 1) // self.n_batches + 1}); weights restored from step "
+                          f"{self._good_step[name]}, out of the race.")
 
     def _check_weights(self, active) -> None:
         norms = torch.stack([torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.detach().float())

@@ -87,7 +87,7 @@ class LossRaceDashboard:
         style = {"description_width": "95px"}
         small = widgets.Layout(width="210px")
         self.source = widgets.Dropdown(options=sources, value=sources[0][1], description="data", style=style,
-                                       layout=widgets.Layout(width="390px"))
+                                       layout=widgets.Layout(width="435px"))
         self.optimizer = widgets.Dropdown(options=[("Adam", "adam"), ("SGD", "sgd")], value="adam",
                                           description="optimiser", style=style, layout=small)
         self.lr = widgets.FloatText(value=lr, description="learning rate", style=style, layout=small)
@@ -96,6 +96,9 @@ class LossRaceDashboard:
         self.seed = widgets.IntText(value=seed, description="seed", style=style, layout=small)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        for w, cls in ((self.lr, "race-lr"), (self.epochs, "race-epochs"), (self.seed, "race-seed"),
+                       (self.optimizer, "race-optimizer"), (self.source, "race-source")):
+            w.add_class(cls)
         self.start_button.add_class("race-start")
         self.stop_button.add_class("race-stop")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress", style=style,
@@ -106,12 +109,19 @@ class LossRaceDashboard:
         self.results = widgets.HTML()
         self.results.add_class("race-results")
 
-        self.fig_loss = figure(title="Each loss divided by its value at the start", height=380, width=560,
-                               xaxis=dict(title="epoch"), yaxis=dict(title="loss / initial loss", type="log"),
-                               legend=dict(orientation="h", y=-0.2))
-        self.fig_prec = figure(title=f"precision@{K} on held-out users", height=380, width=560,
-                               xaxis=dict(title="epoch"), yaxis=dict(title=f"precision@{K}", rangemode="tozero"),
-                               legend=dict(orientation="h", y=-0.2))
+        # One figure, two panels (one FigureWidget model fewer for the page to load).
+        self.fig = figure(height=430, width=1150, legend=dict(orientation="h", y=-0.2),
+                          xaxis=dict(domain=[0, 0.45], title="epoch", range=[0, self.epochs.value]),
+                          yaxis=dict(title="loss / initial loss (log scale)", type="log", range=[-1, 0.03]),
+                          xaxis2=dict(domain=[0.55, 1], anchor="y2", title="epoch", range=[0, self.epochs.value]),
+                          yaxis2=dict(anchor="x2", title=f"precision@{K}", rangemode="tozero", range=[0, 0.5]),
+                          annotations=[
+                              dict(text="<b>Each loss divided by its value at the start</b>", x=0, y=1.02,
+                                   xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False),
+                              dict(text=f"<b>precision@{K} on held-out users</b>", x=0.55, y=1.02,
+                                   xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False)],
+                          margin=dict(l=60, r=10, t=40, b=40))
+        self.fig.add_class("race-fig")
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(self._on_stop)
         self.source.observe(self._show_data, names="value")
@@ -189,35 +199,47 @@ class LossRaceDashboard:
 
     # -- drawing ---------------------------------------------------------------------
     def _reset_traces(self, race: LossRace) -> None:
-        with updating(self.fig_loss):
-            self.fig_loss.data = []
+        """One loss trace (left panel) and one precision trace (right) per loss, then popularity."""
+        with updating(self.fig):
+            self.fig.data = []
             for n in race.names:
-                self.fig_loss.add_scatter(x=[], y=[], mode="lines+markers", name=LOSS_LABELS[n],
-                                          line=dict(color=COLOURS[n], width=2), marker=dict(size=5))
-            self.fig_loss.layout.xaxis.range = [0, race.epochs]
-        with updating(self.fig_prec):
-            self.fig_prec.data = []
+                self.fig.add_scatter(x=[], y=[], mode="lines+markers", name=LOSS_LABELS[n], legendgroup=n,
+                                     line=dict(color=COLOURS[n], width=2), marker=dict(size=5))
             for n in race.names:
-                self.fig_prec.add_scatter(x=[], y=[], mode="lines+markers", name=LOSS_LABELS[n],
-                                          line=dict(color=COLOURS[n], width=2), marker=dict(size=5))
-            self.fig_prec.add_scatter(x=[0, race.epochs], y=[race.popularity] * 2, mode="lines",
-                                      name=f"popularity ({race.popularity:.3f})",
-                                      line=dict(color=GREY, dash="dash", width=2))
-            self.fig_prec.layout.xaxis.range = [0, race.epochs]
+                self.fig.add_scatter(x=[], y=[], mode="lines+markers", name=LOSS_LABELS[n], legendgroup=n,
+                                     showlegend=False, xaxis="x2", yaxis="y2",
+                                     line=dict(color=COLOURS[n], width=2), marker=dict(size=5))
+            self.fig.add_scatter(x=[0, race.epochs], y=[race.popularity] * 2, mode="lines", xaxis="x2", yaxis="y2",
+                                 name=f"popularity: everyone gets the mean training L2 (p@{K} {race.popularity:.3f})",
+                                 line=dict(color=GREY, dash="dash", width=2))
+            self.fig.layout.xaxis.range = [0, race.epochs]
+            self.fig.layout.xaxis2.range = [0, race.epochs]
+            self.fig.layout.yaxis2.range = None  # autorange from here on
+            self.fig.layout.yaxis2.autorange = True
         self._redraw()
 
     def _redraw(self) -> None:
         race = self.race
         c = race.curves()
-        with updating(self.fig_loss):
-            for n, trace in zip(race.names, self.fig_loss.data):
-                trace.x, trace.y = c["epoch"], c["normalised"][n]
-                trace.name = LOSS_LABELS[n] + (" (diverged)" if race.status[n] != "training" else "")
-        with updating(self.fig_prec):
-            for n, trace in zip(race.names, self.fig_prec.data):
-                trace.x, trace.y = c["epoch"], c["precision"][n]
-                trace.name = LOSS_LABELS[n] + (" (diverged)" if race.status[n] != "training" else "")
+        n_losses = len(race.names)
+        with updating(self.fig):
+            for i, n in enumerate(race.names):
+                gone = " (diverged)" if race.status[n] != "training" else ""
+                loss, prec = self.fig.data[i], self.fig.data[n_losses + i]
+                loss.x, loss.y = c["epoch"], c["normalised"][n]
+                prec.x, prec.y = c["epoch"], c["precision"][n]
+                loss.name = LOSS_LABELS[n] + gone
+            finite = [v for n in race.names for v in c["normalised"][n] if math.isfinite(v) and v > 0]
+            if finite:  # log axis: from just below the lowest curve to just above the start (1.0)
+                self.fig.layout.yaxis.range = [math.log10(min(finite)) - 0.05, math.log10(max(finite)) + 0.03]
         self.results.value = self._results_html(c)
+
+    def _fit_x(self) -> None:
+        """After a run ends early, zoom the epoch axes to the epochs that ran."""
+        last = max(1, len(self.race.curves()["epoch"]) - 1)
+        with updating(self.fig):
+            self.fig.layout.xaxis.range = [0, last]
+            self.fig.layout.xaxis2.range = [0, last]
 
     def _results_html(self, c: dict, diagnostics: dict | None = None) -> str:
         race = self.race
@@ -245,7 +267,8 @@ class LossRaceDashboard:
     def _on_epoch(self, ev) -> None:
         race = self.race
         if race.notes:
-            set_note(self.status, " ".join(race.notes), "warning")
+            set_note(self.status, f"Training; diverged and left the race (the others go on): {' '.join(race.notes)}",
+                     "warning")
         if self._throttle.ready():
             self.progress.value = ev.step
             self._redraw()
@@ -256,6 +279,7 @@ class LossRaceDashboard:
             try:
                 self.progress.value = race.trainer.step_count
                 self._redraw()
+                self._fit_x()
                 c = race.curves()
                 self.results.value = self._results_html(c, race.diagnostics())
             except Exception as exc:  # never leave the buttons locked
@@ -267,10 +291,12 @@ class LossRaceDashboard:
         if ev.kind == "done":
             self.progress.bar_style = "success"
             kind = "warning" if race.notes else "info"
-            set_note(self.status, f"Finished {race.epochs} epochs in {secs:.1f} s. {notes}".strip(), kind)
+            left = f" Diverged and left the race (the others went on): {notes}" if notes else ""
+            set_note(self.status, f"Finished {race.epochs} epochs in {secs:.1f} s.{left}", kind)
         elif ev.kind == "stopped":
             self.progress.bar_style = "warning"
-            set_note(self.status, f"Stopped: {ev.message}. {notes}".strip(), "warning")
+            set_note(self.status, f"Stopped by request during epoch {ev.epoch + 1} (after {ev.step} steps); the "
+                                  f"curves show the finished epochs. {notes}".strip(), "warning")
         elif ev.kind == "diverged":
             self.progress.bar_style = "danger"
             set_note(self.status, f"Every loss diverged, so training ended: {notes} Try a smaller learning rate.", "error")
@@ -280,8 +306,7 @@ class LossRaceDashboard:
 
     # -- layout ----------------------------------------------------------------------
     def widget(self) -> widgets.Widget:
-        sync_figure(self.fig_loss)
-        sync_figure(self.fig_prec)
+        sync_figure(self.fig)
         boxes = widgets.VBox([widgets.HTML("<b>Losses to compare</b>"), *self.loss_boxes.values()],
                              layout=widgets.Layout(width="300px"))
         settings = widgets.VBox([self.source, widgets.HBox([self.lr, self.optimizer]),
@@ -290,8 +315,7 @@ class LossRaceDashboard:
                                  device_badge(self.device)],
                                 layout=widgets.Layout(width="440px"))
         top = widgets.HBox([boxes, settings], layout=widgets.Layout(flex_flow="row wrap"))
-        figs = widgets.HBox([self.fig_loss, self.fig_prec], layout=widgets.Layout(flex_flow="row wrap"))
-        return widgets.VBox([top, self.data_note, self.status, figs, self.results])
+        return widgets.VBox([top, self.data_note, self.status, self.fig, self.results])
 
 
 def race_dashboard(**kw) -> widgets.Widget:
@@ -311,9 +335,9 @@ def weights_figure(task=None, n_users: int = 12):
     report, reference = loss_weights(t, "masked"), loss_weights(t, "reference_masked")
     zmax = float(max(report.max(), reference.max()))
     fig = figure(height=430, width=1100, title="Weight on each squared error (pred − target)², one row per user",
-                 xaxis=dict(domain=[0, 1], anchor="y", title="L2 category"),
+                 xaxis=dict(domain=[0, 1], anchor="y"),
                  yaxis=dict(domain=[0.56, 0.94], title="user", autorange="reversed"),
-                 xaxis2=dict(domain=[0, 1], anchor="y2"),
+                 xaxis2=dict(domain=[0, 1], anchor="y2", title="L2 category"),
                  yaxis2=dict(domain=[0.0, 0.38], title="user", autorange="reversed"),
                  margin=dict(l=60, r=20, t=50, b=40))
     fig.add_heatmap(z=report, xaxis="x", yaxis="y", coloraxis="coloraxis", name="report")
@@ -416,7 +440,7 @@ class LogLossView:
                 return "<b style='color:#c62828'>NaN</b>"
             if np.isinf(v):
                 return "<b style='color:#c62828'>inf</b>"
-            return f"{v:.4g}"
+            return f"{v + 0.0:.4g}"  # + 0.0 turns -0.0 into 0
         header = ["logit x", *(f"loss: {k}" for k in keys), *(f"gradient: {k}" for k in keys)]
         rows = [[f"{x:g}", *(cell(c[k]["loss"][i]) for k in keys), *(cell(c[k]["grad"][i]) for k in keys)]
                 for i, x in enumerate(at)]
