@@ -122,6 +122,8 @@ class LossRaceDashboard:
                                    xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False)],
                           margin=dict(l=60, r=10, t=40, b=40))
         self.fig.add_class("race-fig")
+        for axes in (("x", "y"), ("x2", "y2")):  # empty until Start, so that both panels show their axes
+            self.fig.add_scatter(x=[], y=[], xaxis=axes[0], yaxis=axes[1], showlegend=False, hoverinfo="skip")
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(self._on_stop)
         self.source.observe(self._show_data, names="value")
