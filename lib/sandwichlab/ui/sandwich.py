@@ -47,6 +47,21 @@ _TASKS: dict = {}
 _TASK_LOCK = threading.Lock()
 
 
+def _kernel_loop():
+    """The event loop of the thread building the dashboard (the kernel's), or None outside one.
+
+    Widget and figure updates are sent from that loop only: plotly's FigureWidget
+    keeps per-figure edit bookkeeping that the kernel also touches when the browser
+    answers, so updating it from the training thread loses redraws at random.
+    """
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 # --------------------------------------------------------------------------- data
 
 def data_choices() -> list[tuple[str, str]]:
@@ -130,7 +145,7 @@ def _legend(items, y) -> str:
     for fill, text in items:
         out.append(f'<rect x="{x}" y="{y}" width="14" height="14" rx="3" fill="{fill}" stroke="#666"/>'
                    f'<text x="{x + 20}" y="{y + 11}" font-size="11.5" fill="#333">{html.escape(text)}</text>')
-        x += 26 + 6.6 * len(text)
+        x += 30 + 6.1 * len(text)
     return "".join(out)
 
 
@@ -159,8 +174,8 @@ def architecture_svg(model: str, width: int = 256) -> str:
                          (BLUE, "3: sandwich layer joins them (identity at start); fine-tune App→L2")], 100)
         h = 125
     else:
-        w, gap, bh, y = 86, 22, 46, 70
-        xa = 10 + 4 * (w + gap)  # App in the middle: E to the left, D to the right
+        w, gap, bh, y = 86, 22, 46, 88
+        xa = 10 + 3 * (w + gap)  # App in the middle: E to the left, D to the right
         parts = [_box(xa, y, w, bh, "App", "52", GREY)]
         left = [("hidden", hid, GREEN), ("hidden", hid, GREEN), ("L1", "23", GREEN)]
         for i, (lab, sub, fill) in enumerate(left):
@@ -174,24 +189,24 @@ def architecture_svg(model: str, width: int = 256) -> str:
             parts.append(_arrow(x - gap, y + bh / 2, x - 2, y + bh / 2))
         x_l1 = xa - 3 * (w + gap) + w / 2
         x_l2 = xa + 5 * (w + gap) + w / 2
-        parts.append(f'<path d="M {x_l1} {y} C {x_l1} {y - 55}, {x_l2} {y - 55}, {x_l2} {y - 3}" fill="none" '
+        parts.append(f'<path d="M {x_l1} {y} C {x_l1} {y - 60}, {x_l2} {y - 60}, {x_l2} {y - 3}" fill="none" '
                      f'stroke="#1f77b4" stroke-width="1.8" stroke-dasharray="6,4" marker-end="url(#arrowb)"/>')
-        parts.append(f'<path d="M {x_l2} {y + bh} C {x_l2} {y + bh + 55}, {x_l1} {y + bh + 55}, {x_l1} {y + bh + 3}" '
+        parts.append(f'<path d="M {x_l2} {y + bh} C {x_l2} {y + bh + 60}, {x_l1} {y + bh + 60}, {x_l1} {y + bh + 3}" '
                      f'fill="none" stroke="#1f77b4" stroke-width="1.8" stroke-dasharray="6,4" marker-end="url(#arrowb)"/>')
         mid = (x_l1 + x_l2) / 2
-        parts.append(f'<text x="{mid}" y="{y - 34}" text-anchor="middle" font-size="12" fill="#1f77b4">'
+        parts.append(f'<text x="{mid}" y="{y - 52}" text-anchor="middle" font-size="12" fill="#1f77b4">'
                      f'C12: L1 → L2 (training only; carries l_d back to E)</text>')
-        parts.append(f'<text x="{mid}" y="{y + bh + 47}" text-anchor="middle" font-size="12" fill="#1f77b4">'
+        parts.append(f'<text x="{mid}" y="{y + bh + 62}" text-anchor="middle" font-size="12" fill="#1f77b4">'
                      f'C21: L2 → L1 (training only; carries l_e back to D)</text>')
-        parts.append(f'<text x="{xa - 2 * (w + gap) + w / 2}" y="{y + bh + 18}" text-anchor="middle" font-size="11" '
+        parts.append(f'<text x="{xa - 2 * (w + gap) + w / 2}" y="{y + bh + 16}" text-anchor="middle" font-size="11" '
                      f'fill="#2c7a2c">E (2 hidden)</text>')
-        parts.append(f'<text x="{xa + 3 * (w + gap) + w / 2}" y="{y + bh + 18}" text-anchor="middle" font-size="11" '
+        parts.append(f'<text x="{xa + 3 * (w + gap) + w / 2}" y="{y + bh + 16}" text-anchor="middle" font-size="11" '
                      f'fill="#a12b2b">D (4 hidden)</text>')
         last = "Algorithm 1" if model == "bidirectional" else "joint l_e + l_d"
         parts.append(_legend([(GREEN, "1: E on L1"), (RED, "2: D on L2"),
-                              ("#ffffff", f"3: with connectors, {last}; both outputs at inference")], 185))
-        body, h = "".join(parts), 210
-    total_w = 1000
+                              ("#ffffff", f"3: with connectors, {last}; both outputs at inference")], y + bh + 78))
+        body, h = "".join(parts), y + bh + 100
+    total_w = 990
     defs = ('<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
             '<path d="M0,0 L8,4 L0,8 z" fill="#444"/></marker>'
             '<marker id="arrowb" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
@@ -273,21 +288,8 @@ class SandwichDashboard:
         self.diagram = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.table = widgets.HTML()
 
-        self.loss_fig = figure(height=340, width=660, title="Training loss per step (per user, log scale)",
-                               xaxis_title="optimiser step", yaxis=dict(type="log", title="loss"),
-                               legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=10, t=40, b=40))
-        for k in LOSS_KEYS:
-            self.loss_fig.add_scatter(x=[], y=[], mode="lines", name=LOSS_NAMES[k], line=dict(color=LOSS_COLOURS[k], width=1.5))
-        self.metric_fig = figure(height=340, width=660, title="Held-out test users, after every epoch", xaxis_title="epoch (all stages)",
-                                 yaxis=dict(title="score", range=[0, 1]), legend=dict(orientation="h", y=-0.25),
-                                 margin=dict(l=60, r=10, t=40, b=40))
-        for k in METRIC_KEYS:
-            self.metric_fig.add_scatter(x=[], y=[], mode="lines+markers", name=METRIC_NAMES[k],
-                                        line=dict(color=METRIC_COLOURS[k]), marker=dict(size=4))
-        self.metric_fig.add_scatter(x=[], y=[], mode="lines", name="popularity: L2 category accuracy",
-                                    line=dict(color=METRIC_COLOURS["eval_category_accuracy"], dash="dot", width=1.2))
-        self.metric_fig.add_scatter(x=[], y=[], mode="lines", name="popularity: L2 precision@5",
-                                    line=dict(color=METRIC_COLOURS["eval_precision@5"], dash="dot", width=1.2))
+        self.loss_fig, self.metric_fig = self._make_figures()
+        self.figs = widgets.HBox([self.loss_fig, self.metric_fig], layout=widgets.Layout(width="100%"))
 
         self.run: SandwichRun | None = None
         self._lock = threading.Lock()
@@ -298,6 +300,8 @@ class SandwichDashboard:
         self._finished_rows: list = []
         self._t0 = 0.0
         self._total_steps = 1
+        self._loop = _kernel_loop()
+        self._scheduled = threading.Event()
 
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(self._on_stop)
@@ -307,6 +311,29 @@ class SandwichDashboard:
         self.device.observe(self._show_device, names="value")
         self._show_diagram()
         self._show_data()
+
+    @staticmethod
+    def _make_figures():
+        """Fresh loss and metric FigureWidgets.
+
+        A new pair is made at every Start: in Voila, FigureWidget views created while
+        later notebook cells still execute sometimes stop applying updates (plotly 6 /
+        anywidget); views created afterwards, on an idle kernel, do not.
+        """
+        common = dict(height=340, width=660, legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=10, t=40, b=40))
+        loss_fig = figure(title="Training loss per step (per user, log scale)", xaxis_title="optimiser step",
+                          yaxis=dict(type="log", title="loss"), **common)
+        for k in LOSS_KEYS:
+            loss_fig.add_scatter(x=[], y=[], mode="lines", name=LOSS_NAMES[k], line=dict(color=LOSS_COLOURS[k], width=1.5))
+        metric_fig = figure(title="Held-out test users, after every epoch", xaxis_title="epoch (all stages)",
+                            yaxis=dict(title="score", range=[0, 1]), **common)
+        for k in METRIC_KEYS:
+            metric_fig.add_scatter(x=[], y=[], mode="lines+markers", name=METRIC_NAMES[k],
+                                   line=dict(color=METRIC_COLOURS[k]), marker=dict(size=4))
+        for k, what in (("eval_category_accuracy", "L2 category accuracy"), ("eval_precision@5", "L2 precision@5")):
+            metric_fig.add_scatter(x=[], y=[], mode="lines", name=f"popularity: {what}",
+                                   line=dict(color=METRIC_COLOURS[k], dash="dot", width=1.2))
+        return sync_figure(loss_fig), sync_figure(metric_fig)
 
     # -- static parts -----------------------------------------------------------
     def _show_diagram(self, _change=None) -> None:
@@ -395,6 +422,8 @@ class SandwichDashboard:
         self.progress_label.value = "<span id='sandwich-progress'>starting</span>"
         _, base = get_task(self.data.value)
         pop = base["popularity"]
+        self.loss_fig, self.metric_fig = self._make_figures()
+        self.figs.children = [self.loss_fig, self.metric_fig]
         with updating(self.loss_fig):
             for tr_ in self.loss_fig.data:
                 tr_.x, tr_.y = [], []
@@ -417,13 +446,27 @@ class SandwichDashboard:
         with self._lock:
             self._pending.append(ev.losses)
         if self._throttle.ready():
-            self.redraw()
+            self._schedule(self.redraw)
 
     def _on_epoch(self, ev) -> None:
         if self._throttle.ready():
-            self.redraw()
+            self._schedule(self.redraw)
 
     def _on_finish(self, ev) -> None:
+        self._schedule(lambda: self._finish(ev), always=True)
+
+    def _schedule(self, fn, always: bool = False) -> None:
+        """Run ``fn`` on the kernel's event loop (at most one redraw queued), or here without one."""
+        if self._loop is None or self._loop.is_closed():
+            fn()
+            return
+        if always:
+            self._loop.call_soon_threadsafe(fn)
+        elif not self._scheduled.is_set():
+            self._scheduled.set()
+            self._loop.call_soon_threadsafe(fn)
+
+    def _finish(self, ev) -> None:
         run = self.run
         self.redraw()
         elapsed = time.monotonic() - self._t0
@@ -449,7 +492,8 @@ class SandwichDashboard:
 
     # -- drawing ------------------------------------------------------------------
     def redraw(self) -> None:
-        """Move pending per-step losses into the series and redraw both figures (any thread)."""
+        """Move pending per-step losses into the series and redraw both figures."""
+        self._scheduled.clear()
         run = self.run
         if run is None:
             return
@@ -496,15 +540,12 @@ class SandwichDashboard:
                                      f"{len(hist)} epoch(s) · {time.monotonic() - self._t0:.1f} s</span>")
 
     def widget(self) -> widgets.Widget:
-        sync_figure(self.loss_fig)
-        sync_figure(self.metric_fig)
         buttons = widgets.HBox([self.start_button, self.stop_button])
         controls = widgets.VBox([self.model, self.loss, self.preset, self.data, self.device, self.seed, buttons,
                                  self.progress, self.progress_label, self.badge, self.data_note],
                                 layout=widgets.Layout(width="350px", min_width="350px"))
         right = widgets.VBox([self.diagram, self.status], layout=widgets.Layout(flex="1 1 auto"))
-        figs = widgets.HBox([self.loss_fig, self.metric_fig], layout=widgets.Layout(width="100%"))
-        box = widgets.VBox([widgets.HBox([controls, right]), figs, self.table])
+        box = widgets.VBox([widgets.HBox([controls, right]), self.figs, self.table])
         box.add_class("sandwich-dashboard")
         return box
 
