@@ -215,8 +215,9 @@ class HiddenTargets:
 
     Attributes: ``n_samples`` (N), ``n_features`` (d), ``n_classes`` (2 for ±1
     labels, else c), ``rank_x`` (r, the numerical rank of X), ``dim`` (m, the
-    rank of G_α for 0 < α < 1), ``rank_y`` (the rank of y yᵀ), ``labels`` (the checked
-    labels), ``classes`` (integer class of each sample).
+    rank of G_α for 0 < α < 1), ``rank_y`` (the rank of y yᵀ), ``label_residual``
+    (‖y_⊥‖², the squared norm of the part of y outside the column space of X),
+    ``labels`` (the checked labels), ``classes`` (integer class of each sample).
     """
 
     def __init__(self, X, y, *, cache_size: int = 32):
@@ -271,8 +272,7 @@ class HiddenTargets:
         self._class_counts = np.bincount(self.classes, minlength=n_cls).astype(np.float64)
         self._class_sums = np.zeros((n_cls, self.dim))
         np.add.at(self._class_sums, self.classes, self._basis)
-        self._trace_x = float(np.sum(s * s))
-        self._trace_y = float(np.sum(Y2 * Y2))
+        self.label_residual = float(np.sum(self._W[r:] ** 2))  # ‖y_⊥‖²: the part of y no linear map of X gives
 
         self._lock = threading.RLock()
         self._full: OrderedDict[float, _Solve] = OrderedDict()
@@ -280,6 +280,13 @@ class HiddenTargets:
         self._cache_size = int(cache_size)
         self._lr_cache: dict = {}
         self.solves = 0  # number of eigensolves done (full + values-only): tests check the cache with it
+
+    def clear_cache(self) -> None:
+        """Forget every cached eigensolve and LR fit (benchmarks time fresh α values with it)."""
+        with self._lock:
+            self._full.clear()
+            self._values.clear()
+            self._lr_cache.clear()
 
     # ------------------------------------------------------------------ internals
 
