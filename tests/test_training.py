@@ -238,3 +238,28 @@ def test_stage_data_replaces_the_trainer_data_for_that_stage():
     assert tr.history.series("loss", "pre") == [pytest.approx(45 / 3)]
     with pytest.raises(ValueError, match=r"stage 'bad' data\['y'\] has 2 rows"):
         tr.run([Stage("bad", 1, step, data={"x": torch.zeros(3), "y": torch.zeros(2)})])
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_denormals_flushed_where_the_stages_run(background):
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    seen = []
+
+    def step(batch):
+        seen.append(float(torch.tensor([1e-39], dtype=torch.float32)[0] * 1.0))  # a float32 denormal
+        return {"loss": torch.zeros(())}
+
+    def run(tr):
+        if background:
+            tr.start([Stage("s", 1, step)])
+            assert tr.wait(10)
+        else:
+            tr.run([Stage("s", 1, step)])
+
+    try:
+        run(Trainer(linear(), {"i": torch.arange(2)}, batch_size=2, flush_denormal=False))
+        run(Trainer(linear(), {"i": torch.arange(2)}, batch_size=2))
+        assert seen[0] > 0 and seen[1] == 0.0
+    finally:
+        torch.set_flush_denormal(False)
