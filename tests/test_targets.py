@@ -356,3 +356,24 @@ def test_full_mnist_3v8(real_mnist_dir):
     assert ht.label_rank(enter / 10) == ht.dim  # the label is the weakest coordinate before it enters
     lam = ht.spectrum(1e-10)
     assert 1e-13 < lam[-1] / lam[0] < 1e-11
+
+
+def test_one_blas_thread_is_reentrant_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from sandwichlab.targets import one_blas_thread
+
+    def blas_threads():
+        return sorted({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert blas_threads() == [1]
+        with one_blas_thread():
+            assert blas_threads() == [1]
+        assert blas_threads() == [1], "leaving the inner block must not lift the outer one"
+        inside = []
+        t = threading.Thread(target=lambda: inside.append(HiddenTargets(*_binary(20, 3)).spectrum(0.5)))
+        t.start()
+        t.join()
+        assert inside and blas_threads() == [1]
+    assert blas_threads() == before

@@ -290,9 +290,11 @@ def build() -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
-    for kind, text in CELLS:
+    for i, (kind, text) in enumerate(CELLS):
         text = text.strip("\n")
-        nb.cells.append(new_markdown_cell(text) if kind == "md" else new_code_cell(text))
+        cell = new_markdown_cell(text) if kind == "md" else new_code_cell(text)
+        cell["id"] = f"ht-{i:02d}"  # stable ids: regenerating gives a clean diff
+        nb.cells.append(cell)
     return nb
 
 

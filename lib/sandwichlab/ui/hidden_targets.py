@@ -30,7 +30,7 @@ import plotly.colors
 
 from ..config import fast_mode, pick
 from ..data import load_mnist_3v8, make_circles, parse_user_file
-from ..targets import HiddenTargets, class_index, default_alpha_grid
+from ..targets import HiddenTargets, class_index, default_alpha_grid, one_blas_thread
 from .common import (CLASS_COLOURS, REDRAW_INTERVAL_S, SERIES_COLOURS, Throttle, figure, set_note,
                      sync_figure, updating)
 
@@ -629,7 +629,8 @@ class HiddenTargetsExplorer:
 
     def _sweep(self, gen, ht, drop, C, stop) -> None:
         try:
-            self._run_sweep(gen, ht, drop, C, stop)
+            with one_blas_thread():  # the sweep's LR fits and the slider's eigensolves share the cores
+                self._run_sweep(gen, ht, drop, C, stop)
         except Exception as exc:  # shown in the dashboard, never a traceback
             with self._ui_lock:
                 if self._current(gen):
