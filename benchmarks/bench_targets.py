@@ -90,25 +90,9 @@ def blas_threads() -> str:
     return ", ".join(info) or "unknown"
 
 
-def main():
-    X, y, what = load()
-    setup = timeit(lambda: HiddenTargets(X, y), repeat=3, warmup=0)
-    # for comparison: the same with BLAS's own thread count (fast on an idle machine, erratic on a busy one)
-    setup_mt = timeit(lambda: HiddenTargets(X, y, single_thread=False), repeat=3, warmup=0)
-    ht_mt = HiddenTargets(X, y, single_thread=False)
-    fresh_mt = iter(np.logspace(-11, -0.01, 40) * 0.97)
-
-    def update_mt():
-        a = next(fresh_mt)
-        ht_mt.spectrum(a)
-        ht_mt.effective_dimension(a)
-        ht_mt.targets(a, 3)
-
-    upd_mt = timeit(update_mt, repeat=15, warmup=2)
-    del ht_mt
-    ht = HiddenTargets(X, y)
-
-    fresh = iter(np.logspace(-11, -0.01, 40))  # a new α every call: nothing cached
+def time_updates(ht: HiddenTargets, repeat: int, scale: float = 1.0) -> dict:
+    """Time 'one α update' (spectrum + effective dimension + top-3 coordinates), a fresh α every call."""
+    fresh = iter(np.logspace(-11, -0.01, repeat + 2) * scale)  # nothing cached
 
     def update():
         a = next(fresh)
@@ -116,7 +100,17 @@ def main():
         ht.effective_dimension(a)
         ht.targets(a, 3)
 
-    upd = timeit(update, repeat=15, warmup=2)
+    return timeit(update, repeat=repeat, warmup=2)
+
+
+def main():
+    X, y, what = load()
+    setup = timeit(lambda: HiddenTargets(X, y), repeat=3, warmup=0)
+    # for comparison: the same with BLAS's own thread count (fast on an idle machine, erratic on a busy one)
+    setup_mt = timeit(lambda: HiddenTargets(X, y, single_thread=False), repeat=3, warmup=0)
+    upd_mt = time_updates(HiddenTargets(X, y, single_thread=False), repeat=15, scale=0.97)
+    ht = HiddenTargets(X, y)
+    upd = time_updates(ht, repeat=15)
     grid = np.logspace(-12, 0, 100)
 
     def curve():
@@ -134,18 +128,7 @@ def main():
     extrapolated = dense[4000] * (N_FULL / 4000) ** 3
     # the dense recipe's N x N float64 G_α alone, plus eigh's eigenvectors: at least 2 N² x 8 bytes
     dense_full_mb = 2 * N_FULL**2 * 8 / 2**20
-    ours_small = {}
-    for n in (2000, 4000):
-        sub = HiddenTargets(X[:n], y[:n])
-        fresh_n = iter(np.logspace(-11, -0.01, 12))
-
-        def upd_n(sub=sub, fresh_n=fresh_n):
-            a = next(fresh_n)
-            sub.spectrum(a)
-            sub.effective_dimension(a)
-            sub.targets(a, 3)
-
-        ours_small[n] = timeit(upd_n, repeat=9, warmup=1)["median"]
+    ours_small = {n: time_updates(HiddenTargets(X[:n], y[:n]), repeat=9)["median"] for n in (2000, 4000)}
 
     def ok(value, goal):
         return "yes" if value <= goal else "**no**"

@@ -152,8 +152,8 @@ On MNIST the label enters at α ≈ 1e-9, the report's "around α = 1e-9", and t
 Logistic regression on $H_\alpha$ (the report's Figures 4 and 9) jumps from the inputs' error to zero as soon as
 the label coordinate is usable: on the circles already at α = 0.05 (Figure 4). Where "usable" lies depends on
 the regulariser, not on the targets: the label coordinate has size $\sqrt{\alpha}$, so an L2-penalised fit needs
-weights $\sim 1/\sqrt{\alpha}$. The report's α ≈ 1e-9 on MNIST implies an almost unregularised fit;
-scikit-learn's default (C = 1) sees the label only near α ≈ 1e-3 … 0.05.
+weights $\sim 1/\sqrt{\alpha}$. The report's α ≈ 1e-9 on MNIST suggests a much weaker regulariser (or none);
+scikit-learn's default (C = 1) sees the label only from α ≈ 1e-3 (try C = 100 in the dashboard).
 
 The report then removes "the feature most correlated with the labels" (Figure 10), hoping to remove the label.
 On the circles that coordinate *is* the label's direction. On MNIST it is not: at small α the most correlated
@@ -187,7 +187,8 @@ its eigenvalue reaches the bulk of the spectrum the direction is spread over man
 
 What this says about learning the targets: below the zone they are the inputs plus one label coordinate; above
 it, the label plus scaled inputs; in between, the top coordinates rotate from one to the other over a tiny range
-of α (on the circles, 0.9905 → 0.995: Figure 7's overlapping points). And by finding 1, every target set is a
+of α (on the circles with radius 20, between 0.992 and 0.995, where the two classes overlap in the top two
+coordinates as in the report's Figure 7). And by finding 1, every target set is a
 *linear* function of every other: the only non-linear work in the whole stack is producing $y_\perp$, the part
 of the classification a linear model cannot do, and the *first* layer must produce it (scaled by $\sqrt\alpha$).
 The targets offer no gradual, layer-by-layer path; they "simply add the label as a feature", as the report
@@ -212,16 +213,18 @@ print("  effective dimension along α:", ", ".join(f"{a:g}: {e}" for a, e in zip
     ("md", r"""
 On the full 11,982 training images we measure **85** with raw pixels (the uncentred first component, the average
 digit, holds a large share) and **145** with centred pixels, close to the report's "about 140"; the report's
-explanation (the number of varying pixels) does not fit: over 600 pixels vary. The curve stays flat until the
-label takes over near α ≈ 0.98 and falls to 1 at α = 1, as in Figure 8. The label's entry at α ≈ 1e-9
+explanation (the number of varying pixels) does not fit: over 600 pixels vary. The curve stays nearly flat up to
+α ≈ 0.9 and falls steeply between α ≈ 0.9 and 0.999, around the take-over, to 1 at α = 1 (Figure 8 shows the
+same fall on a linear α axis). The label's entry at α ≈ 1e-9
 leaves the effective dimension untouched: the label coordinate is far too small to count.
 
 ## Precision: why float64
 
-At α = 1e-10 the label's eigenvalue is about 1e-13 of the largest on full MNIST. float32 resolves about 1e-7 of
+At α = 1e-10 the label's eigenvalue is about 4e-13 of the largest on full MNIST. float32 resolves about 1e-7 of
 the largest eigenvalue, so the report's recipe run in float32 turns the label coordinate into rounding noise.
-The dense recipe in float64 keeps it to about three digits; `HiddenTargets` to about twelve (it recomputes small
-eigenvalues from the factor, without cancellation). On 1,000 images (more images than pixel dimensions, so the
+float64 resolves it: the dense recipe's error is about 1e-16 of the largest eigenvalue, roughly a part in a thousand
+of this one; `HiddenTargets` recomputes small eigenvalues from the factor, without cancellation, and keeps about
+twelve digits (the test suite checks this against 40-digit arithmetic). On 1,000 images (more images than pixel dimensions, so the
 label has a direction of its own):
 """),
     ("code", r"""

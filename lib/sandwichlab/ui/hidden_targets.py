@@ -30,7 +30,7 @@ import plotly.colors
 
 from ..config import fast_mode, pick
 from ..data import load_mnist_3v8, make_circles, parse_user_file
-from ..targets import HiddenTargets, class_index, default_alpha_grid, one_blas_thread
+from ..targets import HiddenTargets, check_alpha, class_index, default_alpha_grid, one_blas_thread
 from .common import (CLASS_COLOURS, REDRAW_INTERVAL_S, SERIES_COLOURS, Throttle, figure, set_note,
                      sync_figure, updating)
 
@@ -168,7 +168,7 @@ class HiddenTargetsExplorer:
         self.max_points = max_points or pick(2000, 600)
         self.lr_grid = np.concatenate([[0.0], default_alpha_grid(n_lr or pick(23, 13)), [1.0]])
         self.ed_grid = np.concatenate([[0.0], default_alpha_grid(n_ed or pick(99, 41)), [1.0]])
-        self.alpha = float(alpha)
+        self.alpha = check_alpha(alpha)
         self.data: StudyData | None = None
         self.ht: HiddenTargets | None = None
         self._prev3: np.ndarray | None = None
@@ -432,19 +432,25 @@ class HiddenTargetsExplorer:
             fig.layout.yaxis2.dtick = 1 if self.ht.rank_x < 10 else None  # whole components
             self._arrange(images=data.images)
             if data.images:
-                for j, i in enumerate(self._marked[:6]):
-                    tr[self.DIGITS + j].z = data.X[i].reshape(28, 28).tolist()
-                    name = data.class_names[data.classes[i]].split(" (")[0]
-                    fig.layout.annotations[4 + j].text = f"{'ABCDEF'[j]}: {name}"
+                for j in range(6):
+                    if j < len(self._marked):
+                        i = self._marked[j]
+                        tr[self.DIGITS + j].z = data.X[i].reshape(28, 28).tolist()
+                        name = data.class_names[data.classes[i]].split(" (")[0]
+                        fig.layout.annotations[4 + j].text = f"{'ABCDEF'[j]}: {name}"
+                    else:  # a class with fewer than three examples on show
+                        tr[self.DIGITS + j].z = np.zeros((28, 28)).tolist()
+                        fig.layout.annotations[4 + j].text = ""
         self.digits_note.layout.display = "" if data.images else "none"
 
     # ------------------------------------------------------------------ α
 
     def set_alpha(self, alpha: float) -> None:
         """Move to ``alpha`` (0 and 1 exactly allowed) and redraw at once."""
-        a = float(alpha)
-        if not 0.0 <= a <= 1.0:
-            set_note(self.message, f"α must lie in [0, 1], got {alpha!r}", "error")
+        try:
+            a = check_alpha(alpha)
+        except ValueError as exc:
+            set_note(self.message, str(exc).replace("alpha", "α"), "error")
             return
         self.alpha = a
         self._sync_sliders()
@@ -702,7 +708,10 @@ class HiddenTargetsExplorer:
         if not files:
             return
         f = files[0]
-        self.load(USER_FILE, bytes(f["content"]), f["name"])
+        try:
+            self.load(USER_FILE, bytes(f["content"]), f["name"])
+        finally:
+            self.upload.value = ()  # so that choosing the same file again (after editing it) loads it again
 
 
 def explorer(data: str = CIRCLES, alpha: float = 0.05) -> widgets.Widget:
