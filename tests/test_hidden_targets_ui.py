@@ -16,7 +16,9 @@ from sandwichlab.ui.hidden_targets import (CIRCLES, MNIST, USER_FILE, HiddenTarg
 @pytest.fixture()
 def explorer(monkeypatch):
     monkeypatch.setenv("SANDWICHLAB_FAST", "1")
-    return HiddenTargetsExplorer(CIRCLES, alpha=0.05, background=False, n_lr=7, n_ed=15)
+    ex = HiddenTargetsExplorer(CIRCLES, alpha=0.05, background=False, n_lr=7, n_ed=15)
+    yield ex
+    ex.close()  # gives BLAS its threads back for the tests that follow
 
 
 def _class_points(ex):
@@ -149,6 +151,15 @@ def test_background_sweep_runs_off_the_main_thread(monkeypatch):
     ex.stop_sweep()
     ex.wait(60)
     assert "stopped" in ex.progress_text.value or ex.progress.bar_style == "success"
+    ex.close()
+
+
+def test_dashboard_runs_blas_single_threaded_and_close_restores(explorer):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = lambda: {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}  # noqa: E731
+    assert blas() == {1}
+    explorer.close()
+    assert 1 not in blas() or __import__("os").cpu_count() == 1
 
 
 def test_format_alpha_and_logit_axis():

@@ -271,7 +271,8 @@ $B$ of everything $G_\alpha$ can reach (rank $m \le d+1$); each α then needs th
 $m\times m$ matrix $K_\alpha = (1-\alpha)\,\mathrm{diag}(s^2) + \alpha\,ww^\top$ and one $N\times k$ product.
 Eigenvalues come out to full relative accuracy (the small ones are recomputed from the factor), which the dense
 recipe cannot do. On full MNIST 3-vs-8 (N = 11,982) the dense recipe costs minutes and about a gigabyte per α;
-`benchmarks/bench_targets.py` measures both (results in `benchmarks/RESULTS.md`). A small comparison here:
+`benchmarks/bench_targets.py` measures both (results in `benchmarks/RESULTS.md`). A small comparison here (the
+dashboard keeps BLAS single-threaded in this kernel while it is open, so both sides use one core):
 """),
     ("code", r"""
 import time

@@ -55,10 +55,11 @@ class _OneBlasThread:
     """Context manager: BLAS runs single-threaded while any thread is inside (re-entrant, thread-safe).
 
     On a 2-core machine shared with other work, multi-threaded OpenBLAS eigensolves
-    of a ~600 x 600 matrix take 0.1-5 s instead of ~50 ms single-threaded: the threads
+    of a ~600 x 600 matrix take 0.1-15 s instead of ~50 ms single-threaded: the threads
     wait for each other.  The limit is process-wide (that is how BLAS works) and is
-    lifted when the last caller leaves.  Without threadpoolctl (a scikit-learn
-    dependency) it does nothing.
+    lifted when the last caller leaves.  Enter it from the main thread: with this
+    OpenBLAS a limit set from another thread does not take effect (measured).
+    Without threadpoolctl (a scikit-learn dependency) it does nothing.
     """
 
     def __init__(self):

@@ -180,6 +180,10 @@ class HiddenTargetsExplorer:
         self._sweep_gen = 0
         self._sweep_thread: threading.Thread | None = None
         self._stop = threading.Event()
+        # BLAS single-threaded for as long as the dashboard lives (process-wide), set here on the main thread:
+        # a limit set from the sweep thread does not reach OpenBLAS (measured), and a two-thread eigensolve
+        # next to the sweep's work takes seconds instead of ~50 ms.
+        self._blas_hold = one_blas_thread().__enter__()
         self._build_widgets(data)
         self._build_figures()
         self.load(data)
@@ -617,6 +621,14 @@ class HiddenTargetsExplorer:
     def _drop_rule(self) -> str | None:
         return next(k for k, v in DROP_LABELS.items() if v == self.drop.value)
 
+    def close(self) -> None:
+        """Stop the background sweep and give BLAS its threads back (the dashboard stays on screen, inert)."""
+        self.stop_sweep()
+        self.wait(30)
+        if self._blas_hold is not None:
+            self._blas_hold.__exit__(None, None, None)
+            self._blas_hold = None
+
     def stop_sweep(self) -> None:
         self._stop.set()
 
@@ -635,8 +647,7 @@ class HiddenTargetsExplorer:
 
     def _sweep(self, gen, ht, drop, C, stop) -> None:
         try:
-            with one_blas_thread():  # the sweep's LR fits and the slider's eigensolves share the cores
-                self._run_sweep(gen, ht, drop, C, stop)
+            self._run_sweep(gen, ht, drop, C, stop)
         except Exception as exc:  # shown in the dashboard, never a traceback
             with self._ui_lock:
                 if self._current(gen):
