@@ -20,9 +20,13 @@ alternating update are all just steps).  The trainer
   weights, says so in ``trainer.message`` and fires ``diverged``;
 * is reproducible on the CPU for a given ``seed``;
 * flushes denormal floats to zero on the CPU (``flush_denormal``, on by
-  default): Adam's moment estimates and small gradients drift into the
-  denormal range, where x86 arithmetic is ~100x slower (the paper-size
-  bi-directional model ran 30x slower for its first epoch without it).
+  default): small gradients and Adam's moment estimates drift into the
+  denormal range, where x86 arithmetic is several times slower (5x for a
+  float32 multiply here; some steps of the paper-size bi-directional model
+  were 20-30x slower).  The flag is per thread and OpenMP worker threads
+  copy it when they are created, so it is set in the thread that runs the
+  stages, before its first operation: fully effective for :meth:`start`,
+  partly for :meth:`run` in a thread whose workers already exist.
 
 Callbacks run on the training thread: keep them short, and throttle redraws.
 """

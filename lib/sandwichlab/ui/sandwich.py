@@ -19,6 +19,7 @@ import threading
 import time
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 
 from ..config import fast_mode, pick
@@ -237,18 +238,26 @@ def results_table(rows: list[tuple[str, dict]], table_id: str | None = None) -> 
             f"{''.join(body)}</table>")
 
 
-def _block_means(values: list[float], max_points: int = MAX_POINTS):
-    """(x, y) with at most ``max_points`` points: means of consecutive blocks, x at block ends."""
-    n = len(values)
+def _block_means(values, max_points: int = MAX_POINTS):
+    """(x, y) numpy arrays with at most ``max_points`` points: means of consecutive
+    blocks (NaN-aware), x at each block's last step (1-based)."""
+    y = np.asarray(values, dtype=np.float64)
+    n = y.size
     if n <= max_points:
-        return list(range(1, n + 1)), values
+        return np.arange(1, n + 1), y
     size = math.ceil(n / max_points)
-    xs, ys = [], []
-    for i in range(0, n, size):
-        block = [v for v in values[i:i + size] if math.isfinite(v)]
-        xs.append(min(i + size, n))
-        ys.append(sum(block) / len(block) if block else math.nan)
-    return xs, ys
+    m = n // size
+    head = y[:m * size].reshape(m, size)
+    ok = np.isfinite(head)
+    with np.errstate(invalid="ignore"):
+        means = np.where(ok, head, 0).sum(1) / ok.sum(1)
+    xs = np.arange(1, m + 1) * size
+    if m * size < n:
+        tail = y[m * size:]
+        tail = tail[np.isfinite(tail)]
+        means = np.append(means, tail.mean() if tail.size else np.nan)
+        xs = np.append(xs, n)
+    return xs, means
 
 
 # --------------------------------------------------------------------------- the dashboard
@@ -296,7 +305,7 @@ class SandwichDashboard:
         self._throttle = Throttle()
         self._losses: dict = {k: [] for k in LOSS_KEYS}
         self._pending: list = []
-        self._stage_starts: list = []
+        self._hist_drawn = -1
         self._finished_rows: list = []
         self._t0 = 0.0
         self._total_steps = 1
@@ -405,43 +414,50 @@ class SandwichDashboard:
         self.run = run
         tr = run.trainer
         tr.on("batch_end", self._on_batch)
-        tr.on("stage_start", self._on_stage)
         tr.on("epoch_end", self._on_epoch)
         for kind in ("done", "stopped", "diverged", "failed"):
             tr.on(kind, self._on_finish)
 
     def _reset(self, run: SandwichRun) -> None:
+        """Fresh figures with the whole run's layout drawn once: stage bands at the steps
+        and epochs where each stage will start, axes spanning the run (redraws then
+        only move data)."""
         with self._lock:
             self._losses = {k: [] for k in LOSS_KEYS}
             self._pending = []
-            self._stage_starts = []
+            self._hist_drawn = -1
         tr = run.trainer
         sizes = [len(next(iter(s.data.values()))) if s.data is not None else tr.n_rows for s in run.stages]
-        self._total_steps = max(1, sum(math.ceil(n / tr.batch_size) * s.epochs for s, n in zip(run.stages, sizes)))
+        steps = [math.ceil(n / tr.batch_size) * s.epochs for s, n in zip(run.stages, sizes)]
+        epochs = [s.epochs for s in run.stages]
+        self._total_steps = max(1, sum(steps))
         self.progress.max, self.progress.value = self._total_steps, 0
         self.progress_label.value = "<span id='sandwich-progress'>starting</span>"
         _, base = get_task(self.data.value)
         pop = base["popularity"]
         self.loss_fig, self.metric_fig = self._make_figures()
         self.figs.children = [self.loss_fig, self.metric_fig]
+        s0 = np.concatenate([[0], np.cumsum(steps)])
+        e0 = np.concatenate([[0], np.cumsum(epochs)]) + 0.5
+
+        def bands(edges):
+            return [dict(type="rect", xref="x", yref="paper", x0=float(edges[i]), x1=float(edges[i + 1]), y0=0, y1=1,
+                         fillcolor=STAGE_FILLS[i % 3], line=dict(width=0), layer="below") for i in range(len(run.stages))]
+
+        notes = [dict(x=float(s0[i]), y=1, xref="x", yref="paper", text=f" {i + 1}: {st.name}", showarrow=False,
+                      xanchor="left", yanchor="top", font=dict(size=10.5, color="#555"))
+                 for i, st in enumerate(run.stages)]
         with updating(self.loss_fig):
-            for tr_ in self.loss_fig.data:
-                tr_.x, tr_.y = [], []
-            self.loss_fig.layout.shapes, self.loss_fig.layout.annotations = (), ()
-        n_epochs = sum(s.epochs for s in run.stages)
+            self.loss_fig.layout.shapes, self.loss_fig.layout.annotations = bands(s0), notes
+            self.loss_fig.layout.xaxis.range = [0, self._total_steps]
+        n_epochs = int(sum(epochs))
         with updating(self.metric_fig):
-            for tr_ in self.metric_fig.data[:len(METRIC_KEYS)]:
-                tr_.x, tr_.y = [], []
             self.metric_fig.data[-2].x, self.metric_fig.data[-2].y = [0.5, n_epochs + 0.5], [pop["category_accuracy"]] * 2
             self.metric_fig.data[-1].x, self.metric_fig.data[-1].y = [0.5, n_epochs + 0.5], [pop["precision@5"]] * 2
             self.metric_fig.layout.xaxis.range = [0.5, n_epochs + 0.5]
-            self.metric_fig.layout.shapes = ()
+            self.metric_fig.layout.shapes = bands(e0)
 
     # -- trainer callbacks (training thread) ----------------------------------------
-    def _on_stage(self, ev) -> None:
-        with self._lock:
-            self._stage_starts.append((ev.stage, ev.step, len(ev.trainer.history)))
-
     def _on_batch(self, ev) -> None:
         with self._lock:
             self._pending.append(ev.losses)
@@ -492,14 +508,13 @@ class SandwichDashboard:
 
     # -- drawing ------------------------------------------------------------------
     def redraw(self) -> None:
-        """Move pending per-step losses into the series and redraw both figures."""
+        """Move pending per-step losses into the series and redraw the data that changed."""
         self._scheduled.clear()
         run = self.run
         if run is None:
             return
         with self._lock:
             pending, self._pending = self._pending, []
-            starts = list(self._stage_starts)
         if pending:
             # One device->host copy for everything pending (one sync per redraw, not per step).
             flat = torch.stack([p[k].float().reshape(()) for p in pending for k in LOSS_KEYS if k in p]).cpu().tolist()
@@ -511,30 +526,18 @@ class SandwichDashboard:
                         i += 1
                     else:
                         self._losses[k].append(math.nan)
+            with updating(self.loss_fig):
+                for k, trace in zip(LOSS_KEYS, self.loss_fig.data):
+                    xs, ys = _block_means(self._losses[k])
+                    trace.x, trace.y = xs, np.where(ys > 0, ys, np.nan)  # log axis: no zeros
         hist = run.trainer.history
+        if len(hist) != self._hist_drawn:
+            self._hist_drawn = len(hist)
+            epochs = np.arange(1, len(hist) + 1)
+            with updating(self.metric_fig):
+                for k, trace in zip(METRIC_KEYS, self.metric_fig.data):
+                    trace.x, trace.y = epochs, np.asarray(hist.series(k), dtype=np.float64)
         step = run.trainer.step_count
-        with updating(self.loss_fig):
-            for k, trace in zip(LOSS_KEYS, self.loss_fig.data):
-                xs, ys = _block_means(self._losses[k])
-                trace.x, trace.y = xs, [y if (isinstance(y, float) and y > 0) else None for y in ys]
-            shapes, notes = [], []
-            for i, (name, s0, _) in enumerate(starts):
-                s1 = starts[i + 1][1] if i + 1 < len(starts) else max(step, s0 + 1)
-                shapes.append(dict(type="rect", xref="x", yref="paper", x0=s0, x1=s1, y0=0, y1=1,
-                                   fillcolor=STAGE_FILLS[i % 3], line=dict(width=0), layer="below"))
-                notes.append(dict(x=s0, y=1, xref="x", yref="paper", text=f" {i + 1}: {name}", showarrow=False,
-                                  xanchor="left", yanchor="top", font=dict(size=10.5, color="#555")))
-            self.loss_fig.layout.shapes, self.loss_fig.layout.annotations = shapes, notes
-        epochs = list(range(1, len(hist) + 1))
-        with updating(self.metric_fig):
-            for k, trace in zip(METRIC_KEYS, self.metric_fig.data):
-                ys = hist.series(k)
-                trace.x, trace.y = epochs, [y if math.isfinite(y) else None for y in ys]
-            self.metric_fig.layout.shapes = [
-                dict(type="rect", xref="x", yref="paper", x0=e0 + 0.5,
-                     x1=(starts[i + 1][2] + 0.5) if i + 1 < len(starts) else max(len(hist), e0) + 0.5,
-                     y0=0, y1=1, fillcolor=STAGE_FILLS[i % 3], line=dict(width=0), layer="below")
-                for i, (_, _, e0) in enumerate(starts)]
         self.progress.value = min(step, self._total_steps)
         self.progress_label.value = (f"<span id='sandwich-progress'>step {step:,} / {self._total_steps:,} · "
                                      f"{len(hist)} epoch(s) · {time.monotonic() - self._t0:.1f} s</span>")
