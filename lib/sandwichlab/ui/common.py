@@ -66,11 +66,23 @@ class Throttle:
             return False
 
 
+def _mark_viewed(change) -> None:
+    change["owner"]._sandwichlab_viewed = True
+
+
 def figure(**layout) -> go.FigureWidget:
-    """An empty FigureWidget in the suite's style; add traces, then update them in place."""
+    """An empty FigureWidget in the suite's style; add traces, then update them in place.
+
+    The figure notes when a browser view has drawn it (plotly's view reports
+    its first layout and trace deltas back), so :func:`updating` stops
+    re-syncing the whole figure once edits reach a live view.
+    """
     layout.setdefault("template", PLOT_TEMPLATE)
     layout.setdefault("margin", dict(l=50, r=10, t=40, b=40))
-    return go.FigureWidget(layout=layout)
+    fig = go.FigureWidget(layout=layout)
+    fig._sandwichlab_viewed = False
+    fig.observe(_mark_viewed, names=["_js2py_layoutDelta", "_js2py_traceDeltas"])
+    return fig
 
 
 def sync_figure(fig: go.FigureWidget) -> go.FigureWidget:
@@ -79,7 +91,8 @@ def sync_figure(fig: go.FigureWidget) -> go.FigureWidget:
     plotly sends trace edits as messages that only reach views already open; a
     FigureWidget nested in a Box (not displayed on its own) would otherwise be
     drawn from its construction-time state, often empty.  Dashboards call this
-    before showing a figure, and :func:`updating` calls it while no view exists.
+    before showing a figure, and :func:`updating` calls it until a view has
+    drawn the figure.
     """
     fig._widget_data = deepcopy(fig._data)
     fig._widget_layout = deepcopy(fig._layout_obj._props)
@@ -88,8 +101,14 @@ def sync_figure(fig: go.FigureWidget) -> go.FigureWidget:
 
 @contextmanager
 def updating(fig: go.FigureWidget):
-    """``fig.batch_update()`` that also keeps the not-yet-viewed state complete."""
+    """``fig.batch_update()`` that also keeps the not-yet-viewed state complete.
+
+    Until a browser view has drawn ``fig`` (see :func:`figure`; plotly never
+    updates ``_view_count``), edits are copied into the state a browser fetches
+    on connect, so a dashboard opened later shows them.  Afterwards edits
+    travel as plotly's incremental messages only.
+    """
     with fig.batch_update():
         yield fig
-    if not fig._view_count:
+    if not getattr(fig, "_sandwichlab_viewed", False):
         sync_figure(fig)
