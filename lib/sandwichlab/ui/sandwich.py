@@ -302,7 +302,7 @@ class SandwichDashboard:
 
         self.run: SandwichRun | None = None
         self._lock = threading.Lock()
-        self._throttle = Throttle()
+        self._throttle = Throttle(0.2)  # 5 redraws a second: live enough, and under 5 % of a paper-size epoch
         self._losses: dict = {k: [] for k in LOSS_KEYS}
         self._pending: list = []
         self._hist_drawn = -1
