@@ -86,13 +86,15 @@ users**, and every number is reported on the 857 test users. That is the transfe
 setting the report describes: lots of coarse labels, few fine ones. Nothing is tuned on the
 test users (epochs and learning rates are fixed in the preset). The cell below prints the roles
 for each data set available here."""),
-    code("""from sandwichlab.ui.sandwich import data_choices, get_task
+    code("""import textwrap
+
+from sandwichlab.ui.sandwich import data_choices, get_task
 
 for label, key in data_choices():
     task, _ = get_task(key)
     print(f"{label}: {task.roles}.")
-    print(f"    source: {task.source}")
-    print(f"    two-stage parent map: {task.parent_source}")
+    for line in (f"source: {task.source}", f"two-stage parent map: {task.parent_source}"):
+        print(textwrap.fill(line, 110, initial_indent="    ", subsequent_indent="      "))
 if len(data_choices()) == 1:
     print("The published vectors were not found: only synthetic users here (see data/README.md to add them).")"""),
     md("""## The models
@@ -201,7 +203,8 @@ from IPython.display import Markdown, display
 
 recorded = Path("results") / "table1.md"
 if recorded.is_file():
-    display(Markdown(recorded.read_text()))
+    text = recorded.read_text()
+    display(Markdown(text.split("\n", 1)[1] if text.startswith("# ") else text))  # this section has the title
 else:
     print(f"{recorded} is missing: run `python tools/table1.py` from the repository root.")"""),
     md(FINDINGS),
