@@ -204,7 +204,7 @@ from IPython.display import Markdown, display
 recorded = Path("results") / "table1.md"
 if recorded.is_file():
     text = recorded.read_text()
-    display(Markdown(text.split("\n", 1)[1] if text.startswith("# ") else text))  # this section has the title
+    display(Markdown(text.split("\\n", 1)[1] if text.startswith("# ") else text))  # this section has the title
 else:
     print(f"{recorded} is missing: run `python tools/table1.py` from the repository root.")"""),
     md(FINDINGS),
