@@ -260,7 +260,7 @@ print("state:", run.trainer.state, "| metrics recorded per epoch:", len(run.trai
   there over-fits (the held-out curves fall after about ten epochs).
 * **Ridge** chooses its penalty by leave-one-out CV on the fitting users (`RidgeCV`); on the
   published vectors it chooses heavy shrinkage, which makes it almost the popularity baseline.
-* **Dashboard speed**: redraws at most ten a second; per-step losses cross from the device in one
+* **Dashboard speed**: redraws at most five a second (about 2 % of a paper-size epoch); per-step losses cross from the device in one
   copy per redraw. `benchmarks/bench_training.py` measures the trainer against a plain PyTorch
   loop and the dashboard's overhead (`benchmarks/RESULTS.md`)."""),
 ]

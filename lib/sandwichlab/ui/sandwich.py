@@ -5,7 +5,9 @@
   in the trainer's background thread; the figures show the loss of every output
   per step (stages shaded) and the held-out metrics per epoch beside the
   popularity baseline; Stop ends training at the next batch; each finished run
-  adds its Table-1 row.  Redraws are throttled to about 10 a second.
+  adds its Table-1 row.  Redraws are throttled to 5 a second and run on the kernel's
+  event loop (on the training thread only where there is no kernel, e.g. a script).
+* :class:`Table1Live`: a button that recomputes a small Table 1 in the background.
 
 Training and evaluation live in :mod:`sandwichlab.recommend` and
 :mod:`sandwichlab.models`; this module only draws.
