@@ -4,8 +4,8 @@
     .venv/bin/python tools/table1.py --data synthetic --seeds 0 1 2 --losses mse masked
 
 Writes notebooks/results/table1_runs.csv (one line per run) and
-notebooks/results/table1.md (the summary the notebook shows), each with the
-command, machine and wall time.  Uses the "classroom" preset (256 neurons per
+notebooks/results/table1.md (the summary the notebook shows, with the command,
+machine and wall time).  Uses the "classroom" preset (256 neurons per
 hidden layer); the recorded run (3 losses, 3 seeds, both data sets) took 23 minutes
 on 2 CPU cores shared with other work (see its table1.md); use `--losses mse masked` for
 about two thirds of that.
