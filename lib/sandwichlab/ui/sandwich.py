@@ -325,11 +325,12 @@ class SandwichDashboard:
 
     @staticmethod
     def _make_figures():
-        """Fresh loss and metric FigureWidgets.
+        """Fresh loss and metric FigureWidgets; every Start makes a new pair.
 
-        A new pair is made at every Start: in Voila, FigureWidget views created while
-        later notebook cells still execute sometimes stop applying updates (plotly 6 /
-        anywidget); views created afterwards, on an idle kernel, do not.
+        Each run gets its own axes and stage bands.  (It also kept the curves live
+        in Voila while ``ui.common.updating`` re-sent whole figures on every edit:
+        then, a view drawn while later notebook cells were still running could
+        stop applying updates.  ``updating`` no longer does that.)
         """
         common = dict(height=340, width=660, legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=10, t=40, b=40))
         loss_fig = figure(title="Training loss per step (per user, log scale)", xaxis_title="optimiser step",
