@@ -1,15 +1,13 @@
-"""Write notebooks/01_hidden_targets.ipynb (run, then `tools/notebook_outputs.py refresh` it).
+"""Write notebooks/01_hidden_targets.ipynb.
 
     .venv/bin/python tools/make_01_hidden_targets.py
-    .venv/bin/python tools/notebook_outputs.py refresh notebooks/01_hidden_targets.ipynb
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbgen import write_notebook
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "01_hidden_targets.ipynb"
 
@@ -290,18 +288,6 @@ print(f"N = {n:,}: dense recipe {t_dense:.2f} s per α; ours {t_setup:.2f} s onc
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, (kind, text) in enumerate(CELLS):
-        text = text.strip("\n")
-        cell = new_markdown_cell(text) if kind == "md" else new_code_cell(text)
-        cell["id"] = f"ht-{i:02d}"  # stable ids: regenerating gives a clean diff
-        nb.cells.append(cell)
-    return nb
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT}")
+    write_notebook(CELLS, OUT, id_prefix="ht")

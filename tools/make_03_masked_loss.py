@@ -1,15 +1,15 @@
-"""Write notebooks/03_masked_loss.ipynb (the masked-loss lab) with nbformat.
+"""Write notebooks/03_masked_loss.ipynb (the masked-loss lab) with nbformat,
+then run it in fast mode to store the outputs of its nbval-checked cells.
 
     .venv/bin/python tools/make_03_masked_loss.py
-    .venv/bin/python tools/notebook_outputs.py refresh notebooks/03_masked_loss.ipynb
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbgen import write_notebook
 
 PATH = Path(__file__).resolve().parents[1] / "notebooks" / "03_masked_loss.ipynb"
 
@@ -220,13 +220,6 @@ Your numbers will differ with the data, the seed and the settings; the dashboard
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), PATH)
-    print(f"wrote {PATH}")
+    write_notebook(CELLS, PATH, id_prefix="ml")

@@ -1,15 +1,15 @@
-"""Write notebooks/04_sandwich_models.ipynb (the sandwich models study) with nbformat.
+"""Write notebooks/04_sandwich_models.ipynb (the sandwich models study) with nbformat,
+then run it in fast mode to store the outputs of its nbval-checked cells.
 
     .venv/bin/python tools/make_04_sandwich_models.py
-    .venv/bin/python tools/notebook_outputs.py refresh notebooks/04_sandwich_models.ipynb
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbgen import write_notebook
 
 PATH = Path(__file__).resolve().parents[1] / "notebooks" / "04_sandwich_models.ipynb"
 
@@ -266,13 +266,6 @@ print("state:", run.trainer.state, "| metrics recorded per epoch:", len(run.trai
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
 
 if __name__ == "__main__":
-    nbformat.write(build(), PATH)
-    print(f"wrote {PATH}")
+    write_notebook(CELLS, PATH, id_prefix="sw")
