@@ -32,7 +32,17 @@ def timeit(fn, repeat: int = 5, warmup: int = 1) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
+    """Peak resident memory of this process so far, in MB.
+
+    Reads ``VmHWM`` (peak since exec); ``ru_maxrss`` is the fallback where
+    /proc is missing, but on Linux it can carry the parent's peak over a fork.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
