@@ -279,7 +279,7 @@ class Trainer:
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         bar = None
-        self._last_good, self._good_step = _state_copy(self.model), self.step_count
+        self._snapshot()
         try:
             stage_data = [(self.data, self.n_rows) if s.data is None else self._to_device(s.data, f"stage {s.name!r} data")
                           for s in stages]
@@ -368,7 +368,17 @@ class Trainer:
             raise Diverged(f"loss became NaN/inf ({', '.join(bad)}) at {where}")
         if not ok_norm or norm_val > self.max_weight_norm:
             raise Diverged(f"weights exploded (norm {norm_val:.3g} > {self.max_weight_norm:.3g}) at {where}")
-        self._last_good = _state_copy(self.model)
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        """Remember the current weights as the last good ones (into reused buffers)."""
+        state = self.model.state_dict()
+        good = self._last_good
+        if good is None or good.keys() != state.keys() or any(good[k].shape != v.shape for k, v in state.items()):
+            self._last_good = _state_copy(self.model)
+        else:
+            for k, v in state.items():
+                good[k].copy_(v)
         self._good_step = self.step_count
 
 
