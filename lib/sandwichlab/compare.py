@@ -40,7 +40,7 @@ from .data.app_categories import N_APP, N_L2, TRANSFER_ENV, _has_transfer_files
 from .data.paths import find_data_dir
 from .losses import LOG_LOSSES, LOSS_LABELS, LOSSES, get_loss
 from .metrics import precision_at_k, ranking_metrics
-from .models import mlp
+from .models import OPTIMIZERS, make_optimizer, mlp
 from .training import Diverged, Stage, Trainer
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 SOURCES = ("auto", "synthetic", "published")
-OPTIMIZERS = ("adam", "sgd")
 
 
 # --------------------------------------------------------------------------- the task
@@ -228,7 +227,7 @@ class LossRace:
         self.k = _check_int(k, "k", 1, N_L2)
         check_every = _check_int(check_every, "check_every", 1)
         self.max_weight_norm = _check_positive(max_weight_norm, "max_weight_norm")
-        if optimizer not in OPTIMIZERS:
+        if optimizer not in OPTIMIZERS:  # checked before any work; make_optimizer builds them
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         hidden = list(hidden)
         self.task = task
@@ -246,9 +245,8 @@ class LossRace:
         dev = self.trainer.device
         self.device = dev
         self.loss_fns = _bound_losses(self.names, loss_options, dev, self.seed)
-        opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
         self.optimizer = optimizer
-        self.optimizers = {n: opt_cls(self.copies[n].parameters(), lr=self.lr) for n in self.names}
+        self.optimizers = {n: make_optimizer(optimizer, self.copies[n].parameters(), self.lr) for n in self.names}
         self.x_eval = torch.as_tensor(task.x_eval, dtype=torch.float32, device=dev)
         self.y_eval = torch.as_tensor(task.y_eval, dtype=torch.float32, device=dev)
         self.check_every = check_every
