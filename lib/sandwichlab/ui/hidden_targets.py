@@ -397,9 +397,10 @@ class HiddenTargetsExplorer:
             self._reset_traces()
             self.message.value = ""
         kind = "warning" if data.is_sample else "info"
+        summary = data.summary()
         extra = (" This is a SAMPLE: put the four MNIST IDX files in data/mnist (or set SANDWICHLAB_MNIST_DIR) "
-                 "for the full 11,982 training images.") if data.is_sample else ""
-        set_note(self.data_note, f"{data.summary()}.{extra} Rank of X: {ht.rank_x}; G_α has {ht.dim} non-trivial "
+                 "for the full 11,982 training images.") if data.is_sample and "For the full set" not in summary else ""
+        set_note(self.data_note, f"{summary}.{extra} Rank of X: {ht.rank_x}; G_α has {ht.dim} non-trivial "
                  f"eigenvalues for 0 < α < 1. Set-up (one SVD): {setup_s:.2f} s.", kind)
         self.data_note.value = f"<div id='ht-data' data-n='{ht.n_samples}' data-dim='{ht.dim}'>{self.data_note.value}</div>"
         enter, takeover = ht.critical_zone()
