@@ -263,3 +263,55 @@ def test_denormals_flushed_where_the_stages_run(background):
         assert seen[0] > 0 and seen[1] == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_stop_right_after_start_is_not_lost(monkeypatch):
+    """A stop() that lands before the training thread begins still stops the run."""
+    tr = Trainer(linear(), {"i": torch.arange(100)}, batch_size=1)
+    real_run = tr._run
+
+    def late_run(stages):
+        time.sleep(0.2)  # the thread starts late; stop() has already been called
+        return real_run(stages)
+
+    monkeypatch.setattr(tr, "_run", late_run)
+    tr.start([Stage("s", 50, lambda b: {"loss": torch.zeros(())})])
+    tr.stop()
+    assert tr.wait(5)
+    assert tr.state == "stopped" and tr.step_count == 0
+
+
+def test_terminal_event_fires_once_and_a_bad_callback_keeps_the_state():
+    seen = []
+    tr = Trainer(linear(), {"i": torch.arange(4)}, batch_size=2)
+    for kind in ("done", "failed"):
+        tr.on(kind, lambda ev: seen.append(ev.kind))
+
+    def broken(ev):
+        raise KeyError("dashboard bug")
+
+    tr.on("done", broken)
+    with pytest.raises(KeyError):
+        tr.run([Stage("s", 1, lambda b: {"loss": torch.zeros(())})])
+    assert tr.state == "done" and seen == ["done"]
+
+
+def test_stopped_event_says_where():
+    tr = Trainer(linear(), {"i": torch.arange(10)}, batch_size=1)
+    where = []
+    tr.on("stopped", lambda ev: where.append((ev.stage, ev.epoch, ev.batch)))
+
+    def step(batch):
+        if tr.step_count == 3:
+            tr.stop()
+        return {"loss": torch.zeros(())}
+
+    tr.run([Stage("s", 2, step)])
+    assert tr.state == "stopped" and where == [("s", 0, 4)]
+
+
+@pytest.mark.parametrize("kwargs,pattern", [({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+                                            ({"max_weight_norm": "big"}, "max_weight_norm")])
+def test_bad_seed_and_norm(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        Trainer(linear(), {"a": torch.zeros(3)}, **kwargs)

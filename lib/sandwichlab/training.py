@@ -168,8 +168,10 @@ class Trainer:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
             raise ValueError(f"check_every must be an integer >= 1, got {check_every!r}")
-        if not max_weight_norm > 0:
-            raise ValueError(f"max_weight_norm must be > 0, got {max_weight_norm!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if isinstance(max_weight_norm, bool) or not isinstance(max_weight_norm, (int, float)) or not max_weight_norm > 0:
+            raise ValueError(f"max_weight_norm must be a number > 0, got {max_weight_norm!r}")
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.data, self.n_rows = self._to_device(data, "data")
@@ -241,6 +243,7 @@ class Trainer:
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("this trainer is already running; stop() it or wait() first")
         self._validate(stages)
+        self._stop.clear()  # here, not in the thread: a stop() right after start() must count
         self._thread = threading.Thread(target=self._run_quietly, args=(stages,), name="sandwichlab-trainer", daemon=True)
         self.state = "running"
         self._thread.start()
@@ -255,7 +258,7 @@ class Trainer:
 
     def _run_quietly(self, stages):
         try:
-            self.run(stages)
+            self._run(stages)
         except BaseException:  # recorded in self.error / self.state, reported through "failed"
             pass
 
@@ -270,9 +273,14 @@ class Trainer:
     def run(self, stages: list[Stage]) -> History:
         """Run ``stages`` in this thread; returns the history.  Ends in state
         ``done``, ``stopped``, ``diverged`` (last good weights restored) or
-        ``failed`` (the exception is re-raised and kept in ``self.error``)."""
+        ``failed`` (the exception is re-raised and kept in ``self.error``).
+        The matching event fires once, after the state is final; an exception
+        raised by one of its callbacks propagates but does not change the state."""
         self._validate(stages)
         self._stop.clear()
+        return self._run(stages)
+
+    def _run(self, stages: list[Stage]) -> History:
         self.state, self.message, self.error = "running", "", None
         if self.flush_denormal:
             torch.set_flush_denormal(True)  # per thread: here, where the stages run
@@ -280,6 +288,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.seed)
         bar = None
         self._snapshot()
+        end: dict = {}
         try:
             stage_data = [(self.data, self.n_rows) if s.data is None else self._to_device(s.data, f"stage {s.name!r} data")
                           for s in stages]
@@ -292,30 +301,37 @@ class Trainer:
                     stage.setup()
                 self._fire("stage_start", stage=stage.name)
                 for epoch in range(stage.epochs):
-                    if self._run_epoch(stage, epoch, gen, data, n_rows, bar):
-                        return self.history
-            self.state = "done"
-            self.message = f"finished {sum(s.epochs for s in stages)} epoch(s) in {len(stages)} stage(s)"
-            self._fire("done", message=self.message)
-            return self.history
+                    end = self._run_epoch(stage, epoch, gen, data, n_rows, bar)
+                    if end:
+                        break
+                if end:
+                    break
+            else:
+                self.state = "done"
+                self.message = f"finished {sum(s.epochs for s in stages)} epoch(s) in {len(stages)} stage(s)"
+                end = {}
         except Diverged as exc:
             self.model.load_state_dict(self._last_good)
             self.state = "diverged"
             self.message = f"{exc}; stopped and restored the last good weights (step {self._good_step})"
-            self._fire("diverged", message=self.message)
-            return self.history
+            end = {}
         except BaseException as exc:
             self.state, self.error = "failed", exc
             self.message = f"training failed: {type(exc).__name__}: {exc}"
-            self._fire("failed", message=self.message)
+            try:
+                self._fire("failed", message=self.message)
+            except BaseException:  # a failing callback must not hide the run's own error
+                pass
             raise
         finally:
             self.model.train(False)
             if bar is not None:
                 bar.close()
+        self._fire(self.state, message=self.message, **end)
+        return self.history
 
-    def _run_epoch(self, stage: Stage, epoch: int, gen, data: dict, n_rows: int, bar) -> bool:
-        """One epoch over ``data`` (``n_rows`` rows); True when the run was stopped."""
+    def _run_epoch(self, stage: Stage, epoch: int, gen, data: dict, n_rows: int, bar) -> dict:
+        """One epoch over ``data`` (``n_rows`` rows); where it was stopped (empty if not)."""
         t0 = time.perf_counter()
         self.model.train(True)
         n_batches = math.ceil(n_rows / self.batch_size)
@@ -326,8 +342,7 @@ class Trainer:
             if self._stop.is_set():
                 self.state = "stopped"
                 self.message = f"stopped by request in stage {stage.name!r}, epoch {epoch + 1}, after {self.step_count} steps"
-                self._fire("stopped", stage=stage.name, epoch=epoch, batch=b, message=self.message)
-                return True
+                return {"stage": stage.name, "epoch": epoch, "batch": b}
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             batch = {k: v.index_select(0, idx) for k, v in data.items()}
             losses = stage.step(batch)
@@ -354,7 +369,7 @@ class Trainer:
                   "seconds": time.perf_counter() - t0, **means, **metrics}
         self.history.append(record)
         self._fire("epoch_end", stage=stage.name, epoch=epoch, losses=means, metrics=metrics)
-        return False
+        return {}
 
     def _check(self, losses: dict, stage: str, epoch: int) -> None:
         """Raise Diverged on non-finite losses or weights; else snapshot the weights."""
