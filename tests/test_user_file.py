@@ -34,6 +34,17 @@ def test_csv_without_header_uses_last_column_and_numeric_labels():
     assert ud.classes == ("0", "1")
 
 
+def test_csv_without_header_and_text_labels_keeps_the_first_row():
+    ud = parse_user_file(b"0.1,0.2,cat\n0.3,0.4,dog\n0.5,0.6,cat\n0.7,0.8,dog\n", "pets.csv")
+    assert ud.X.shape == (4, 2) and ud.classes == ("cat", "dog")
+    np.testing.assert_array_equal(ud.X[0], [0.1, 0.2])
+
+
+def test_npz_scalar_y_is_a_clear_error():
+    with pytest.raises(ValueError, match="y must hold one label per sample"):
+        parse_user_file(_npz(X=np.zeros((3, 2)), y=np.array(1.0)), "s.npz")
+
+
 def test_csv_multiclass_becomes_one_hot_and_label_column_argument():
     text = "kind,x1,x2\nA,0,1\nB,1,0\nC,1,1\nA,2,2\n"
     ud = parse_user_file(text.encode(), "k.csv", label_column="KIND")

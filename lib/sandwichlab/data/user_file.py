@@ -130,7 +130,13 @@ def _parse_csv(content: bytes, filename: str, label_column: str | None) -> UserD
     if width < 2:
         raise ValueError(f"{filename}: needs at least 2 columns (features and a label), found {width}")
     first = [c.strip() for c in rows[0]]
-    has_header = not all(_is_number(c) for c in first)
+
+    def text_columns(row):
+        return {j for j, c in enumerate(row) if not _is_number(c.strip())}
+
+    # Row 1 is a header when it has text where the data below it does not: a text
+    # label column alone ("0.1,0.2,cat") leaves the first row as data.
+    has_header = bool(text_columns(first)) and (len(rows) < 2 or text_columns(first) != text_columns(rows[1]))
     header = first if has_header else [f"column {j + 1}" for j in range(width)]
     body = rows[1:] if has_header else rows
     if label_column is not None:
@@ -182,6 +188,8 @@ def _parse_npz(content: bytes, filename: str) -> UserData:
         raise ValueError(f"{filename}: needs arrays named X and y; found {sorted(arrays)}")
     X = np.asarray(arrays[keys["x"]])
     y = np.asarray(arrays[keys["y"]])
+    if y.ndim == 0 or y.ndim > 2:
+        raise ValueError(f"{filename}: y must hold one label per sample (or one-hot rows), got shape {y.shape}")
     if X.ndim < 2:
         raise ValueError(f"{filename}: X must be N x d (or N x h x w images), got shape {X.shape}")
     if X.dtype.kind not in "biuf":
