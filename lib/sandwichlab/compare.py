@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from .data import AppCategorySet, app_categories, load_app_categories, make_app_categories
-from .data.app_categories import N_APP, N_L2, TRANSFER_ENV, _has_transfer_files
-from .data.paths import find_data_dir
+from .data.app_categories import N_APP, N_L2, TRANSFER_ENV
+from .data.app_categories import published_dir as published_l2_dir
 from .losses import LOG_LOSSES, LOSS_LABELS, LOSSES, get_loss
 from .metrics import precision_at_k, ranking_metrics
 from .models import OPTIMIZERS, make_optimizer, mlp
@@ -81,14 +81,6 @@ class L2Task:
 
     def __repr__(self) -> str:
         return f"L2Task({self.summary()})"
-
-
-def published_l2_dir():
-    """The directory of the published App/L1/L2 vectors, or None when absent."""
-    try:
-        return find_data_dir("transfer", TRANSFER_ENV, _has_transfer_files)
-    except FileNotFoundError:
-        return None
 
 
 def l2_task(data: AppCategorySet | None = None, *, source: str = "auto", n_users: int = 7857,

@@ -226,6 +226,15 @@ def _has_transfer_files(root: Path) -> bool:
     return (root / "tr_app.txt").is_file() and (root / "tr_l1.txt").is_file()
 
 
+def published_dir() -> Path | None:
+    """Where the published vectors are (``$SANDWICHLAB_TRANSFER_DIR``, ``data/transfer``,
+    ``../shared/data/transfer``), or None when they are absent or the variable is broken."""
+    try:
+        return find_data_dir("transfer", TRANSFER_ENV, _has_transfer_files)
+    except FileNotFoundError:
+        return None
+
+
 def app_categories(root=None, *, n_users: int = 7857, seed: int = 0) -> AppCategorySet:
     """The published vectors when found (argument, ``$SANDWICHLAB_TRANSFER_DIR``,
     ``data/transfer``, ``../shared/data/transfer``), else synthetic users."""

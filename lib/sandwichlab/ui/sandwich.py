@@ -26,6 +26,7 @@ import torch
 
 from ..config import fast_mode, pick
 from ..data import app_categories, make_app_categories
+from ..data.app_categories import published_dir
 from ..device import pick_device
 from ..losses import LOSS_LABELS
 from ..models import MODELS, PRESETS, get_preset
@@ -70,11 +71,8 @@ def _kernel_loop():
 def data_choices() -> list[tuple[str, str]]:
     """(label, key) pairs: synthetic users always; the published vectors when found."""
     choices = [("Synthetic users", "synthetic")]
-    try:
-        if not app_categories().synthetic:
-            choices.append(("Published vectors", "published"))
-    except (OSError, ValueError):  # a broken $SANDWICHLAB_TRANSFER_DIR: offer synthetic only
-        pass
+    if published_dir() is not None:  # a broken $SANDWICHLAB_TRANSFER_DIR: synthetic only
+        choices.append(("Published vectors", "published"))
     return choices
 
 
@@ -486,6 +484,14 @@ class SandwichDashboard:
             self._loop.call_soon_threadsafe(fn)
 
     def _finish(self, ev) -> None:
+        try:
+            self._report(ev)
+        except Exception as exc:  # never leave Start and the settings locked
+            set_note(self.status, f"Could not draw the results: {type(exc).__name__}: {exc}", "error")
+        finally:
+            self._set_running(False)
+
+    def _report(self, ev) -> None:
         run = self.run
         self.redraw()
         elapsed = time.monotonic() - self._t0
@@ -507,7 +513,6 @@ class SandwichDashboard:
                 text += f" (could not evaluate: {exc})"
                 kind = "error"
         set_note(self.status, text, kind)
-        self._set_running(False)
 
     # -- drawing ------------------------------------------------------------------
     def redraw(self) -> None:
