@@ -275,6 +275,10 @@ def test_default_grid_is_symmetric_in_log_alpha_and_log_one_minus_alpha():
     g = default_alpha_grid(41)
     assert g.size == 41 and g[0] == 1e-12 and np.isclose(g[-1], 1 - 1e-12)
     np.testing.assert_allclose(g + g[::-1], 1.0, atol=1e-15)
+    for n in (3, 4, 10, 40, 101):  # exactly n increasing values, odd or even
+        g = default_alpha_grid(n)
+        assert g.size == n and np.all(np.diff(g) > 0)
+        np.testing.assert_allclose(g + g[::-1], 1.0, atol=1e-15)
     with pytest.raises(ValueError, match="n must"):
         default_alpha_grid(2)
 

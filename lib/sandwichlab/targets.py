@@ -613,7 +613,7 @@ def _check_alphas(alphas) -> np.ndarray:
 
 
 def default_alpha_grid(n: int = 41, lo: float = 1e-12) -> np.ndarray:
-    """``n`` values of α from ``lo`` to 1 − ``lo``: log-spaced up to 1/2, mirrored above.
+    """``n`` increasing values of α from ``lo`` to 1 − ``lo``: log-spaced up to 1/2, mirrored above.
 
     Both ends matter: on MNIST the label shows at α ~ 1e-10, on the circles the
     top coordinates change near 0.99, so the grid is symmetric in log(α) and log(1 − α).
@@ -622,8 +622,11 @@ def default_alpha_grid(n: int = 41, lo: float = 1e-12) -> np.ndarray:
         raise ValueError(f"n must be an integer >= 3, got {n!r}")
     if not (0 < lo < 0.5):
         raise ValueError(f"lo must lie in (0, 0.5), got {lo!r}")
-    half = np.logspace(np.log10(lo), np.log10(0.5), (n + 1) // 2)
-    return np.unique(np.concatenate([half, 1.0 - half[::-1]]))
+    if n % 2:  # odd: 1/2 sits in the middle once
+        half = np.logspace(np.log10(lo), np.log10(0.5), (n + 1) // 2)
+        return np.concatenate([half, 1.0 - half[-2::-1]])
+    lower = np.logspace(np.log10(lo), np.log10(0.5), n // 2 + 1)[:-1]  # even: no 1/2
+    return np.concatenate([lower, 1.0 - lower[::-1]])
 
 
 def lr_training_error(H, y, *, C: float = 1.0, max_iter: int = 500) -> float:
