@@ -171,6 +171,12 @@ def test_table1_runs_and_summary(small_task):
     assert base["n_seeds"] == 2 and base["category_accuracy"] == pytest.approx(np.mean(accs))
     assert base["category_accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
     assert base["claim"] == 0.20 and np.isnan(rows[0]["claim"])
+    # a stopped run is not a result: it leaves its group's mean and seed count alone
+    partial = dict(recs[-1], seed=2, state="stopped", category_accuracy=0.0)
+    again = next(r for r in summarise(recs + [partial]) if r["model"] == "baseline")
+    assert again["n_seeds"] == 2 and again["category_accuracy"] == pytest.approx(np.mean(accs))
     stop = threading.Event()
     stop.set()
     assert len(table1_runs(small_task, models=["direct"], losses=["mse"], seeds=[0], preset="fast", stop=stop)) == 2
+    assert table1_runs(small_task, models=["direct"], losses=["mse"], seeds=[0], preset="fast", stop=stop,
+                       baselines=False) == []

@@ -456,8 +456,9 @@ BASELINES = {"popularity": "Popularity (mean training L2 for everyone)", "ridge"
 
 
 def table1_runs(task: SandwichTask, *, models=tuple(MODELS), losses=("mse", "masked"), seeds=(0, 1, 2),
-                preset="classroom", device=None, progress=None, stop=None) -> list[dict]:
-    """One record per (model, loss, seed) plus the two baselines (seed-independent).
+                preset="classroom", device=None, progress=None, stop=None, baselines=True) -> list[dict]:
+    """One record per (model, loss, seed) plus, with ``baselines``, the two baselines
+    (seed-independent; pass ``baselines=False`` when they are already at hand).
 
     Each record: ``{"model", "loss", "seed", "seconds", "state", <metrics>}``.
     ``progress(i, n, record)`` (optional) is called after each run.  ``stop``
@@ -473,7 +474,8 @@ def table1_runs(task: SandwichTask, *, models=tuple(MODELS), losses=("mse", "mas
     if not losses or not seeds:
         raise ValueError("losses and seeds must not be empty")
     records = []
-    for name, (l1, l2) in (("popularity", popularity_predictions(task)), ("ridge", ridge_predictions(task))):
+    for name, predict in (("popularity", popularity_predictions), ("ridge", ridge_predictions)) if baselines else ():
+        l1, l2 = predict(task)
         records.append({"model": name, "loss": "-", "seed": -1, "seconds": 0.0, "state": "done",
                         **evaluate(l1, l2, task)})
     jobs = [(m, lo, s) for m in models for lo in losses for s in seeds]
@@ -497,11 +499,13 @@ def summarise(records: list[dict], metrics=TABLE_METRICS) -> list[dict]:
     """Mean and standard deviation (``ddof=1``) over seeds, per (model, loss), in first-seen order.
 
     Returns ``{"model", "loss", "n_seeds", "<metric>", "<metric>_std", "claim"}`` rows;
-    ``claim`` is the report's category accuracy for that row, or NaN.
+    ``claim`` is the report's category accuracy for that row, or NaN.  Only runs that
+    finished (``state == "done"``) count: a stopped or diverged run is not a Table-1 result.
     """
     groups: dict = {}
     for r in records:
-        groups.setdefault((r["model"], r["loss"]), []).append(r)
+        if r.get("state", "done") == "done":
+            groups.setdefault((r["model"], r["loss"]), []).append(r)
     out = []
     for (model, loss), rs in groups.items():
         row = {"model": model, "loss": loss, "n_seeds": len(rs) if rs[0]["seed"] >= 0 else 0}

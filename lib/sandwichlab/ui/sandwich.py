@@ -619,7 +619,7 @@ class Table1Live:
                 show(head + done)
 
             table1_runs(task, losses=self.losses, seeds=self.seeds, preset=self.preset, progress=progress,
-                        stop=self._stop)
+                        stop=self._stop, baselines=False)
             self.records = head + done
             set_note(self.status, "Stopped." if self._stop.is_set() else f"Done: {len(done)} runs.",
                      "warning" if self._stop.is_set() else "info")
