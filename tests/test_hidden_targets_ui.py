@@ -162,6 +162,18 @@ def test_dashboard_runs_blas_single_threaded_and_close_restores(explorer):
     assert 1 not in blas() or __import__("os").cpu_count() == 1
 
 
+def test_a_new_explorer_closes_the_previous_one(monkeypatch):
+    """Re-running the notebook cell must not leave the old sweep running or BLAS limited twice."""
+    monkeypatch.setenv("SANDWICHLAB_FAST", "1")
+    first = HiddenTargetsExplorer(CIRCLES, alpha=0.05, background=True, n_lr=7, n_ed=15)
+    second = HiddenTargetsExplorer(CIRCLES, alpha=0.05, background=False, n_lr=7, n_ed=15)
+    assert first._blas_hold is None and first._stop.is_set()
+    assert first._sweep_thread is None or not first._sweep_thread.is_alive()
+    assert second._blas_hold is not None
+    second.close()
+    assert second._blas_hold is None
+
+
 def test_format_alpha_and_logit_axis():
     assert format_alpha(0.0) == "0 (exact)" and format_alpha(1.0) == "1 (exact)"
     assert format_alpha(0.992) == "1 − 0.008" and format_alpha(3e-9) == "3e-09"

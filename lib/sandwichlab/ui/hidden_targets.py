@@ -159,8 +159,16 @@ def _safely(method):
 
 # --------------------------------------------------------------------------- the dashboard
 
+_LIVE: list = []  # the explorer currently holding the BLAS limit and running sweeps (one per kernel)
+_LIVE_LOCK = threading.Lock()
+
+
 class HiddenTargetsExplorer:
-    """The dashboard.  ``widget()`` returns it; ``set_alpha`` / ``load`` drive it from code."""
+    """The dashboard.  ``widget()`` returns it; ``set_alpha`` / ``load`` drive it from code.
+
+    One explorer is live per kernel: making a new one (re-running the notebook
+    cell) closes the previous one, so its sweep stops and its BLAS limit is released.
+    """
 
     def __init__(self, data: str = CIRCLES, alpha: float = 0.05, *, background: bool = True,
                  max_points: int | None = None, n_lr: int | None = None, n_ed: int | None = None):
@@ -183,6 +191,11 @@ class HiddenTargetsExplorer:
         # BLAS single-threaded for as long as the dashboard lives (process-wide), set here on the main thread:
         # a limit set from the sweep thread does not reach OpenBLAS (measured), and a two-thread eigensolve
         # next to the sweep's work takes seconds instead of ~50 ms.
+        with _LIVE_LOCK:
+            previous = _LIVE[:]
+            _LIVE[:] = [self]
+        for old in previous:
+            old.close()
         self._blas_hold = one_blas_thread().__enter__()
         self._build_widgets(data)
         self._build_figures()
@@ -629,6 +642,9 @@ class HiddenTargetsExplorer:
         if self._blas_hold is not None:
             self._blas_hold.__exit__(None, None, None)
             self._blas_hold = None
+        with _LIVE_LOCK:
+            if self in _LIVE:
+                _LIVE.remove(self)
 
     def stop_sweep(self) -> None:
         self._stop.set()
