@@ -39,9 +39,9 @@ from .data import AppCategorySet, app_categories, load_app_categories, make_app_
 from .data.app_categories import N_APP, N_L2, TRANSFER_ENV
 from .data.app_categories import published_dir as published_l2_dir
 from .losses import LOG_LOSSES, LOSS_LABELS, LOSSES, get_loss
-from .metrics import precision_at_k, ranking_metrics
+from .metrics import popularity_scores, precision_at_k, ranking_metrics
 from .models import OPTIMIZERS, make_optimizer, mlp
-from .training import Diverged, Stage, Trainer
+from .training import Diverged, Stage, Trainer, _state_copy
 
 __all__ = [
     "SOURCES", "OPTIMIZERS", "L2Task", "LossRace", "l2_task", "published_l2_dir", "popularity_scores",
@@ -115,18 +115,6 @@ def l2_task(data: AppCategorySet | None = None, *, source: str = "auto", n_users
                          f"evaluate on); it has them for {with_l2 or 'none'}")
     tr, ev = data[with_l2[0]], data[with_l2[1]]
     return L2Task(tr.app, tr.l2, ev.app, ev.l2, with_l2[0], with_l2[1], data.source, bool(data.synthetic))
-
-
-def popularity_scores(y_train, n_users: int) -> np.ndarray:
-    """Everyone gets the mean training L2 vector as scores: ``(n_users, n_items)``.
-
-    The reference a personalised model has to beat on precision@k.
-    """
-    y = np.asarray(y_train, dtype=np.float64)
-    if y.ndim != 2 or y.shape[0] == 0:
-        raise ValueError(f"y_train must be a non-empty 2-D array (users x items), got shape {y.shape}")
-    _check_int(n_users, "n_users", 1)
-    return np.broadcast_to(y.mean(axis=0), (int(n_users), y.shape[1])).copy()
 
 
 # --------------------------------------------------------------------------- checks
@@ -246,7 +234,7 @@ class LossRace:
         self.status = {n: "training" for n in self.names}  # training -> diverged
         self.notes: list[str] = []
         self._steps = 0
-        self._good = {n: _state(self.copies[n]) for n in self.names}
+        self._good = {n: _state_copy(self.copies[n]) for n in self.names}
         self._good_step = {n: 0 for n in self.names}
         self._eval_seed = self.seed + 1
         self.popularity = precision_at_k(popularity_scores(task.y_train, len(task.y_eval)), task.y_eval, self.k)
@@ -269,7 +257,7 @@ class LossRace:
             if not math.isfinite(norm) or norm > self.max_weight_norm:
                 self._retire(name, f"weights exploded (norm {norm:.3g} > {self.max_weight_norm:.3g})")
             else:
-                self._good[name] = _state(self.copies[name])
+                self._good[name] = _state_copy(self.copies[name])
                 self._good_step[name] = self._steps
 
     def _step(self, batch: dict) -> dict:
@@ -386,10 +374,6 @@ class LossRace:
                          f"ndcg@{self.k}": rm[f"ndcg@{self.k}"], "category_accuracy": rm["category_accuracy"],
                          "mean_pred_zero": float(pred[zero].mean()), "mean_pred_nonzero": float(pred[~zero].mean())}
         return out
-
-
-def _state(model: nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 # --------------------------------------------------------------------------- the blind spot

@@ -36,7 +36,7 @@ import numpy as np
 
 from .data.base import check_finite_matrix
 
-__all__ = ["category_accuracy", "precision_at_k", "map_at_k", "ndcg_at_k", "ranking_metrics", "top_k"]
+__all__ = ["category_accuracy", "precision_at_k", "map_at_k", "ndcg_at_k", "ranking_metrics", "top_k", "popularity_scores"]
 
 GAINS = ("graded", "binary")
 
@@ -231,3 +231,16 @@ def ranking_metrics(scores, target, k: int = 5, gains: str = "graded", *, exclud
         f"ndcg@{k}": _mean(_ndcg_rows(t, order, k, gains), evaluated),
         "n_users": int(evaluated.sum()),
     }
+
+
+def popularity_scores(y_train, n_users: int) -> np.ndarray:
+    """Everyone gets the mean training target vector as scores: ``(n_users, n_items)``.
+
+    The reference a personalised model has to beat on precision@k.
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    if y.ndim != 2 or y.shape[0] == 0:
+        raise ValueError(f"y_train must be a non-empty 2-D array (users x items), got shape {y.shape}")
+    if isinstance(n_users, bool) or not isinstance(n_users, numbers.Integral) or n_users < 1:
+        raise ValueError(f"n_users must be an integer >= 1, got {n_users!r}")
+    return np.broadcast_to(y.mean(axis=0), (int(n_users), y.shape[1])).copy()

@@ -38,7 +38,7 @@ import torch
 
 from .data import AppCategorySet
 from .losses import get_loss
-from .metrics import category_accuracy, ranking_metrics
+from .metrics import category_accuracy, popularity_scores, ranking_metrics
 from .models import MODELS, build_model, get_preset, make_stages
 from .training import Trainer
 
@@ -332,7 +332,7 @@ def evaluate(l1_hat, l2_hat, task: SandwichTask, k: int = 5) -> dict:
 def popularity_predictions(task: SandwichTask):
     """Everyone gets the mean training L1 and L2: ``(l1_hat, l2_hat)`` for the eval users."""
     n = task.eval["app"].shape[0]
-    return (np.tile(task.l1_fit["l1"].mean(axis=0), (n, 1)), np.tile(task.l2_fit["l2"].mean(axis=0), (n, 1)))
+    return popularity_scores(task.l1_fit["l1"], n), popularity_scores(task.l2_fit["l2"], n)
 
 
 def ridge_predictions(task: SandwichTask, alphas=tuple(np.logspace(-4, 3, 15)), *, return_alphas: bool = False):
